@@ -1,0 +1,227 @@
+"""Kiln settings: every value comes from the environment (see README, "Settings").
+
+With no variables set this is the embedded default: SQLite and local files under
+`var/`, Celery tasks run in-process. `DATABASE_URL` + `REDIS_URL` make it the farm.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+KILN_VAR_DIR = Path(env.str("KILN_VAR_DIR", default=str(BASE_DIR / "var")))
+
+SECRET_KEY = env.str("SECRET_KEY", default="kiln-embedded-insecure-secret-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "accounts",
+    "renders",
+    "ai_jobs",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "config.middleware.UnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{KILN_VAR_DIR / 'kiln.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several gunicorn workers share one file in the embedded default: wait, don't fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis, cache, celery ---------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+# Socket timeouts keep a dead Redis a fast 503 instead of a hung request.
+REDIS_SOCKET_TIMEOUT = env.float("KILN_REDIS_SOCKET_TIMEOUT", default=2.0)
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            },
+            "KEY_PREFIX": "kiln",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Hard limit per task; soft limit a little earlier so the task can record the timeout.
+KILN_TASK_TIME_LIMIT = env.int("KILN_TASK_TIME_LIMIT", default=120)
+KILN_TASK_SOFT_TIME_LIMIT = env.int(
+    "KILN_TASK_SOFT_TIME_LIMIT", default=max(1, KILN_TASK_TIME_LIMIT - 10)
+)
+# Unacked messages come back to a queue after this long; it must exceed the hard limit
+# or a slow job would be delivered twice.
+KILN_VISIBILITY_TIMEOUT = env.int("KILN_VISIBILITY_TIMEOUT", default=KILN_TASK_TIME_LIMIT + 60)
+if KILN_VISIBILITY_TIMEOUT <= KILN_TASK_TIME_LIMIT:
+    raise environ.ImproperlyConfigured(
+        "KILN_VISIBILITY_TIMEOUT must be longer than KILN_TASK_TIME_LIMIT"
+    )
+# A RUNNING job untouched for this long belongs to a dead worker and may be reclaimed.
+KILN_JOB_STALE_AFTER = env.int("KILN_JOB_STALE_AFTER", default=KILN_VISIBILITY_TIMEOUT)
+
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = KILN_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = KILN_TASK_SOFT_TIME_LIMIT
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": KILN_VISIBILITY_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+}
+# Publishing while Redis is down should fail fast (→ 503), not hang the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# --- storage ----------------------------------------------------------------------------
+MEDIA_ROOT = env.str("KILN_MEDIA_ROOT", default=str(KILN_VAR_DIR / "media"))
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = env.str("KILN_STATIC_ROOT", default=str(KILN_VAR_DIR / "static"))
+
+KILN_S3_BUCKET = env.str("KILN_S3_BUCKET", default="")
+if KILN_S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": KILN_S3_BUCKET,
+            "endpoint_url": env.str("KILN_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("KILN_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("KILN_S3_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("KILN_S3_REGION", default="us-east-1"),
+            "location": env.str("KILN_S3_PREFIX", default=""),
+            "addressing_style": env.str("KILN_S3_ADDRESSING_STYLE", default="path"),
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasSecretKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JsonOrBytesNegotiation",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Kiln -------------------------------------------------------------------------------
+KILN_PUBLIC_URL = env.str("KILN_PUBLIC_URL", default="").rstrip("/")
+KILN_SYNC_TIMEOUT = env.float("KILN_SYNC_TIMEOUT", default=30.0)
+KILN_CACHE_TTL_DAYS = env.int("KILN_CACHE_TTL_DAYS", default=30)
+KILN_MAX_SVG_BYTES = env.int("KILN_MAX_SVG_BYTES", default=1_000_000)
+KILN_MAX_PIXELS = env.int("KILN_MAX_PIXELS", default=40_000_000)
+KILN_RENDER_MAX_ATTEMPTS = env.int("KILN_RENDER_MAX_ATTEMPTS", default=3)
+# Request bodies above this are refused with 413 before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("KILN_MAX_BODY_BYTES", default=2_500_000)
+
+# --- security ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- logging: one JSON object a line, with the request and job ids ------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+# /readyz waits this long for workers to say which queues they consume.
+KILN_READYZ_WORKER_TIMEOUT = env.float("KILN_READYZ_WORKER_TIMEOUT", default=1.0)

@@ -1,0 +1,350 @@
+"""Writes for render jobs: create (cache, single-flight, enqueue) and the state machine.
+
+Every status change is a conditional UPDATE, so two workers can never both own a job and
+a late or duplicate message changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import kombu.exceptions
+import redis.exceptions
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Account, Project
+from accounts.services import quota_check, usage_record_images
+from config.errors import KilnError
+from config.redis_client import get_redis
+from renders.cache import cache_entry_name, render_cache_key, render_storage_path
+from renders.models import RenderJob
+from renders.selectors import cached_render_lookup, done_channel
+from workers.rasterise import RenderedImage, RenderInputError, inspect_svg
+
+logger = logging.getLogger(__name__)
+
+Status = RenderJob.Status
+
+
+def svg_render_create(
+    *,
+    account: Account,
+    project: Project | None,
+    svg: str,
+    width: int | None = None,
+    height: int | None = None,
+    format: str = "png",
+    quality: int = 90,
+    dpr: float = 1,
+    background: str | None = None,
+    force: bool = False,
+    webhook_url: str = "",
+) -> RenderJob:
+    """Render inline SVG. It is checked here, before anything is queued, so bad input is
+    a 4xx at once and a worker only ever sees SVG it may draw."""
+    svg_bytes = svg.encode()
+    if len(svg_bytes) > settings.KILN_MAX_SVG_BYTES:
+        raise KilnError(
+            "TOO_LARGE",
+            f"svg is {len(svg_bytes)} bytes; the limit is {settings.KILN_MAX_SVG_BYTES}",
+        )
+    try:
+        info = inspect_svg(svg_bytes)
+    except RenderInputError as exc:
+        raise KilnError(exc.code, exc.message) from None
+    width = width or (round(info.width) if info.width else None)
+    height = height or (round(info.height) if info.height else None)
+    if not width or not height:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            "svg has no width/height or viewBox: pass 'width' and 'height'",
+            details={"width": ["required for this svg"], "height": ["required for this svg"]},
+        )
+    output_size_check(account=account, width=width, height=height, dpr=dpr)
+    if background == "transparent":
+        background = None
+        if format == "jpeg":
+            format = "png"  # JPEG has no alpha: transparency forces PNG
+    spec = {
+        "svg": svg,
+        "width": width,
+        "height": height,
+        "format": format,
+        "quality": quality if format in ("jpeg", "webp") else None,
+        "dpr": round(float(dpr), 2),
+        "background": background,
+    }
+    return render_job_create(
+        account=account,
+        project=project,
+        kind=RenderJob.Kind.SVG,
+        spec=spec,
+        format=format,
+        force=force,
+        webhook_url=webhook_url,
+    )
+
+
+def output_size_check(*, account: Account, width: int, height: int, dpr: float) -> None:
+    limit = account.plan.max_dimension
+    for name, value in (("width", width), ("height", height)):
+        if value > limit:
+            raise KilnError(
+                "VALIDATION_FAILED",
+                f"{name} must be ≤ {limit}",
+                details={name: [f"Ensure this value is less than or equal to {limit}."]},
+            )
+    pixels = round(width * dpr) * round(height * dpr)
+    if pixels > settings.KILN_MAX_PIXELS:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"output is {pixels} pixels (width × height × dpr²); the limit is "
+            f"{settings.KILN_MAX_PIXELS}",
+        )
+
+
+def render_job_create(
+    *,
+    account: Account,
+    project: Project | None,
+    kind: str,
+    spec: dict[str, Any],
+    format: str,
+    force: bool = False,
+    webhook_url: str = "",
+) -> RenderJob:
+    """One job for one request: a cache hit, a follower of an identical render in
+    flight, or a new leader enqueued on its engine's queue."""
+    cache_key = render_cache_key(kind=kind, spec=spec)
+    fields = dict(
+        account=account,
+        project=project,
+        kind=kind,
+        params=spec,
+        cache_key=cache_key,
+        format=format,
+        webhook_url=webhook_url,
+    )
+    for _ in range(3):
+        if not force:
+            hit = cached_render_lookup(cache_key=cache_key)
+            if hit is not None:
+                now = timezone.now()
+                return RenderJob.objects.create(
+                    **fields,
+                    status=Status.SUCCEEDED,
+                    cached=True,
+                    storage_path=hit["storage_path"],
+                    width=hit["width"],
+                    height=hit["height"],
+                    size_bytes=hit["size_bytes"],
+                    started_at=now,
+                    finished_at=now,
+                )
+        quota_check(account=account)
+        try:
+            with transaction.atomic():
+                job = RenderJob.objects.create(**fields)
+                transaction.on_commit(lambda job=job: _enqueue(job))
+        except IntegrityError:
+            leader = RenderJob.objects.filter(
+                cache_key=cache_key, status__in=RenderJob.IN_FLIGHT, follows__isnull=True
+            ).first()
+            if leader is not None:
+                return _follower_create(leader=leader, fields=fields)
+            continue  # the leader finished between our insert and our look: look again
+        usage_record_images(account=account)
+        return job
+    raise KilnError("RENDER_FAILED", "could not start the render; retry")
+
+
+def _follower_create(*, leader: RenderJob, fields: dict[str, Any]) -> RenderJob:
+    follower = RenderJob.objects.create(**fields, follows=leader)
+    # The leader may have finished before our row existed: copy its outcome now.
+    leader.refresh_from_db()
+    if leader.is_finished:
+        RenderJob.objects.filter(id=follower.id, status__in=RenderJob.IN_FLIGHT).update(
+            **_outcome_fields(leader)
+        )
+        follower.refresh_from_db()
+    return follower
+
+
+def _enqueue(job: RenderJob) -> None:
+    from workers.tasks import task_for_kind
+
+    try:
+        task_for_kind(job.kind).delay(str(job.id))
+    except (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError) as exc:
+        render_job_fail(job=job, code="UNAVAILABLE", message="the job queue is unreachable")
+        raise KilnError("UNAVAILABLE", "the job queue is unreachable; retry shortly") from exc
+
+
+def render_job_claim(*, job_id: str, redelivered: bool = False) -> RenderJob | None:
+    """Take a job for rendering; None if someone else has it or it is finished.
+
+    QUEUED is always claimable. A RUNNING job is claimable only when its worker died:
+    the broker redelivered the message, or it has not finished within the stale window.
+    """
+    now = timezone.now()
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.KILN_JOB_STALE_AFTER),
+    )
+    if redelivered:
+        claimable |= Q(status=Status.RUNNING)
+    claimed = RenderJob.objects.filter(claimable, id=job_id, follows__isnull=True).update(
+        status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return None
+    job = RenderJob.objects.get(id=job_id)
+    if job.attempts > settings.KILN_RENDER_MAX_ATTEMPTS:
+        render_job_fail(
+            job=job,
+            code="RENDER_FAILED",
+            message=f"gave up after {job.attempts - 1} attempts (worker lost each time)",
+        )
+        return None
+    return job
+
+
+def render_job_requeue(*, job: RenderJob) -> None:
+    """Hand a RUNNING job back to the queue before a retry."""
+    RenderJob.objects.filter(id=job.id, status=Status.RUNNING).update(status=Status.QUEUED)
+
+
+def render_job_succeed(*, job: RenderJob, image: RenderedImage, generation_ms: int) -> bool:
+    path = render_storage_path(cache_key=job.cache_key, format=image.format)
+    # Content-addressed: same key, same bytes, so overwriting is harmless.
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(image.data))
+    outcome = dict(
+        status=Status.SUCCEEDED,
+        storage_path=path,
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        size_bytes=len(image.data),
+        generation_ms=generation_ms,
+        finished_at=timezone.now(),
+        error_code="",
+        error_message="",
+    )
+    return _finish(job=job, outcome=outcome)
+
+
+def render_job_fail(*, job: RenderJob, code: str, message: str) -> bool:
+    outcome = dict(
+        status=Status.FAILED,
+        error_code=code,
+        error_message=message[:2000],
+        finished_at=timezone.now(),
+    )
+    return _finish(job=job, outcome=outcome)
+
+
+def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
+    with transaction.atomic():
+        done = RenderJob.objects.filter(id=job.id, status__in=RenderJob.IN_FLIGHT).update(**outcome)
+        if not done:
+            return False
+        RenderJob.objects.filter(follows_id=job.id, status__in=RenderJob.IN_FLIGHT).update(
+            **outcome
+        )
+        job.refresh_from_db()
+        transaction.on_commit(lambda: _announce(job))
+    return True
+
+
+def _announce(job: RenderJob) -> None:
+    """Fill the Redis cache and wake every waiter; best effort (waiters also poll)."""
+    try:
+        if job.status == Status.SUCCEEDED:
+            cache.set(
+                cache_entry_name(job.cache_key),
+                {
+                    "storage_path": job.storage_path,
+                    "width": job.width,
+                    "height": job.height,
+                    "size_bytes": job.size_bytes,
+                },
+                timeout=settings.KILN_CACHE_TTL_DAYS * 86400,
+            )
+        client = get_redis()
+        if client is not None:
+            client.publish(done_channel(job.cache_key), str(job.id))
+    except redis.exceptions.RedisError:
+        logger.warning("could not announce job %s; waiters will poll", job.id)
+
+
+def _outcome_fields(job: RenderJob) -> dict[str, Any]:
+    return {
+        name: getattr(job, name)
+        for name in (
+            "status",
+            "storage_path",
+            "format",
+            "width",
+            "height",
+            "size_bytes",
+            "generation_ms",
+            "started_at",
+            "finished_at",
+            "error_code",
+            "error_message",
+        )
+    }
+
+
+def stale_jobs_requeue() -> int:
+    """Re-enqueue leaders whose message was lost or whose worker died (the reaper).
+
+    A duplicate message is harmless: claiming is conditional.
+    """
+    from workers.tasks import task_for_kind
+
+    cutoff = timezone.now() - timedelta(seconds=settings.KILN_JOB_STALE_AFTER)
+    stale = RenderJob.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=cutoff)
+        | Q(status=Status.RUNNING, started_at__lt=cutoff),
+        follows__isnull=True,
+    ).only("id", "kind")
+    count = 0
+    for job in stale[:500]:
+        task_for_kind(job.kind).delay(str(job.id))
+        count += 1
+    return count
+
+
+def expired_renders_delete() -> int:
+    """Enforce the cache TTL: drop finished rows older than it, and the files no row uses."""
+    cutoff = timezone.now() - timedelta(days=settings.KILN_CACHE_TTL_DAYS)
+    old = RenderJob.objects.filter(
+        status__in=(Status.SUCCEEDED, Status.FAILED), created_at__lt=cutoff
+    )
+    keys = set(old.values_list("cache_key", flat=True)[:5000])
+    paths = set(
+        old.filter(cache_key__in=keys)
+        .exclude(storage_path="")
+        .values_list("storage_path", flat=True)
+    )
+    old.filter(cache_key__in=keys).delete()
+    still_used = set(
+        RenderJob.objects.filter(storage_path__in=paths).values_list("storage_path", flat=True)
+    )
+    for path in paths - still_used:
+        default_storage.delete(path)
+    for key in keys:
+        if not RenderJob.objects.filter(cache_key=key, status=Status.SUCCEEDED).exists():
+            cache.delete(cache_entry_name(key))
+    return len(paths - still_used)

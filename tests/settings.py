@@ -1,0 +1,16 @@
+"""Tests run on the farm: PostgreSQL and Redis (database 15), unless the caller says else.
+
+Only defaults are set here; config.settings still reads everything from the environment.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kiln")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Short limits so a killed worker's job comes back within seconds, not minutes.
+os.environ.setdefault("KILN_TASK_TIME_LIMIT", "20")
+os.environ.setdefault("KILN_VISIBILITY_TIMEOUT", "25")
+os.environ.setdefault("KILN_SYNC_TIMEOUT", "30")
+os.environ.setdefault("KILN_VAR_DIR", "/tmp/kiln-test-var")
+
+from config.settings import *  # noqa: F403

@@ -1,0 +1,220 @@
+"""SVG → PNG / JPEG / WebP / PDF: the engine of the `svg` pool. Plain Python, no Django.
+
+Inline SVG is untrusted. `inspect_svg` refuses what could reach outside the document
+(DOCTYPE/entities, XInclude, external hrefs, CSS `url()`/`@import` to anything but
+`#fragment` or `data:`), and the rasteriser's URL fetcher serves `data:` URLs only, so
+even a check missed here cannot read a file or open a socket.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import cairocffi
+import cairosvg.parser
+import cairosvg.surface
+import cairosvg.url
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+from PIL import Image
+
+FORMATS = ("png", "jpeg", "webp", "pdf")
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+    "svg": "image/svg+xml",
+}
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf", "svg": "svg"}
+
+_SVG_NS = "{http://www.w3.org/2000/svg}"
+_HREF_ATTRS = ("href", "{http://www.w3.org/1999/xlink}href", "src")
+_CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)", re.IGNORECASE)
+_CSS_IMPORT = re.compile(r"@import", re.IGNORECASE)
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
+
+
+class RenderInputError(Exception):
+    """The input cannot be rendered as given (fail at once, never retry)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SvgInfo:
+    width: float | None
+    height: float | None
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def _is_local_reference(url: str) -> bool:
+    url = url.strip()
+    return url == "" or url.startswith("#") or url.lower().startswith("data:")
+
+
+def inspect_svg(svg: bytes) -> SvgInfo:
+    """Parse untrusted SVG and return its intrinsic size, or raise RenderInputError."""
+    try:
+        root = SafeET.fromstring(svg, forbid_dtd=True, forbid_entities=True)
+    except DefusedXmlException:
+        raise RenderInputError(
+            "VALIDATION_FAILED", "svg may not contain a DOCTYPE, entities or external references"
+        ) from None
+    except SafeET.ParseError as exc:
+        raise RenderInputError("VALIDATION_FAILED", f"svg is not well-formed XML: {exc}") from None
+    if root.tag not in (f"{_SVG_NS}svg", "svg"):
+        raise RenderInputError("VALIDATION_FAILED", "svg root element must be <svg>")
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag.startswith("{http://www.w3.org/2001/XInclude}"):
+            raise RenderInputError("VALIDATION_FAILED", "svg may not use XInclude")
+        for attr in _HREF_ATTRS:
+            value = element.get(attr)
+            if value is not None and not _is_local_reference(value):
+                raise RenderInputError(
+                    "VALIDATION_FAILED",
+                    f"svg references an external resource ({value[:80]!r}); "
+                    "only #fragments and data: URLs are allowed",
+                )
+        css = " ".join(
+            filter(
+                None,
+                [element.get("style"), element.text if element.tag.endswith("style") else None],
+            )
+        )
+        for value in [*list(element.attrib.values()), css]:
+            if _CSS_IMPORT.search(value):
+                raise RenderInputError("VALIDATION_FAILED", "svg may not use CSS @import")
+            for url in _CSS_URL.findall(value):
+                if not _is_local_reference(url):
+                    raise RenderInputError(
+                        "VALIDATION_FAILED",
+                        f"svg references an external resource ({url[:80]!r}) in CSS",
+                    )
+    return SvgInfo(width=_intrinsic(root, "width", 2), height=_intrinsic(root, "height", 3))
+
+
+def _intrinsic(root, attribute: str, viewbox_index: int) -> float | None:
+    match = _LENGTH.match(root.get(attribute) or "")
+    if match:
+        return float(match.group(1))
+    parts = re.split(r"[\s,]+", (root.get("viewBox") or "").strip())
+    if len(parts) == 4:
+        try:
+            return float(parts[viewbox_index])
+        except ValueError:
+            return None
+    return None
+
+
+def _fetch_inline_only(url: str, resource_type: str) -> bytes:
+    # Second line of defence behind inspect_svg: no file:, no http(s):, ever.
+    if url.lower().startswith("data:"):
+        return cairosvg.url.fetch(url, resource_type)
+    raise RenderInputError("VALIDATION_FAILED", "svg references an external resource")
+
+
+def render_svg(
+    svg: bytes,
+    *,
+    format: str,
+    width: int,
+    height: int,
+    dpr: float = 1,
+    quality: int = 90,
+    background: str | None = None,
+) -> RenderedImage:
+    """Rasterise `svg` to `width`×`height` CSS pixels at `dpr` in `format`.
+
+    `background` is a CSS colour or None (transparent; JPEG then gets white, having no
+    alpha). Raises RenderInputError for input the rasteriser rejects.
+    """
+    if format not in FORMATS:
+        raise RenderInputError("VALIDATION_FAILED", f"format must be one of {', '.join(FORMATS)}")
+    out_w, out_h = round(width * dpr), round(height * dpr)
+    try:
+        tree = cairosvg.parser.Tree(bytestring=svg, url_fetcher=_fetch_inline_only, unsafe=False)
+        if format == "pdf":
+            output = io.BytesIO()
+            surface = cairosvg.surface.PDFSurface(
+                tree,
+                output,
+                96,
+                output_width=width,
+                output_height=height,
+                background_color=background,
+            )
+            surface.finish()
+            return RenderedImage(output.getvalue(), "pdf", width, height)
+        output = io.BytesIO()
+        surface = cairosvg.surface.PNGSurface(
+            tree,
+            output,
+            96,
+            output_width=out_w,
+            output_height=out_h,
+            background_color=background,
+        )
+        if format == "png":
+            surface.finish()
+            return RenderedImage(output.getvalue(), "png", out_w, out_h)
+        image = _surface_to_pillow(surface.cairo)
+    except RenderInputError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        ZeroDivisionError,
+        cairocffi.CairoError,
+        Image.DecompressionBombError,
+    ) as exc:
+        # cairosvg's answer to SVG it cannot draw; retrying would fail the same way.
+        raise RenderInputError("RENDER_FAILED", f"svg could not be rendered: {exc}") from None
+    return _encode(image, format=format, quality=quality, width=out_w, height=out_h)
+
+
+def _surface_to_pillow(cairo_surface) -> Image.Image:
+    cairo_surface.flush()
+    # cairo ARGB32 is premultiplied BGRA in memory on little-endian: Pillow's "BGRa".
+    return Image.frombuffer(
+        "RGBA",
+        (cairo_surface.get_width(), cairo_surface.get_height()),
+        bytes(cairo_surface.get_data()),
+        "raw",
+        "BGRa",
+        cairo_surface.get_stride(),
+    )
+
+
+def _encode(
+    image: Image.Image, *, format: str, quality: int, width: int, height: int
+) -> RenderedImage:
+    buffer = io.BytesIO()
+    if format == "jpeg":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        flat.save(buffer, "JPEG", quality=quality, optimize=False, progressive=False)
+    else:
+        image.save(buffer, "WEBP", quality=quality, method=4)
+    return RenderedImage(buffer.getvalue(), format, width, height)

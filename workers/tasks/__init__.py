@@ -1,0 +1,13 @@
+"""Celery tasks, one module per queue (routing is by module, see config/celery.py)."""
+
+from __future__ import annotations
+
+from celery import Task
+
+
+def task_for_kind(kind: str) -> Task:
+    """The task that renders jobs of `kind`; each engine adds its kind here."""
+    from workers.tasks.svg import render_svg_job
+
+    tasks = {"svg": render_svg_job}
+    return tasks[kind]
