@@ -99,7 +99,8 @@ else:
 # Hard limit per task; soft limit a little earlier so the task can record the timeout.
 KILN_TASK_TIME_LIMIT = env.int("KILN_TASK_TIME_LIMIT", default=120)
 KILN_TASK_SOFT_TIME_LIMIT = env.int(
-    "KILN_TASK_SOFT_TIME_LIMIT", default=max(1, KILN_TASK_TIME_LIMIT - 10)
+    "KILN_TASK_SOFT_TIME_LIMIT",
+    default=KILN_TASK_TIME_LIMIT - max(1, min(10, KILN_TASK_TIME_LIMIT // 5)),
 )
 # Unacked messages come back to a queue after this long; it must exceed the hard limit
 # or a slow job would be delivered twice.
@@ -125,8 +126,16 @@ CELERY_TASK_TIME_LIMIT = KILN_TASK_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = KILN_TASK_SOFT_TIME_LIMIT
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# How often each worker sweeps for messages a dead worker left unacked. kombu's default
+# (every 10 s, scanning on every 10th sweep) can leave a job waiting ~100 s past the
+# visibility timeout; scan on every sweep instead.
+KILN_UNACKED_RESTORE_INTERVAL = env.int(
+    "KILN_UNACKED_RESTORE_INTERVAL", default=max(1, min(10, KILN_VISIBILITY_TIMEOUT // 6))
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": KILN_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": KILN_UNACKED_RESTORE_INTERVAL,
+    "unacked_restore_throttle": 1,
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
 }

@@ -12,6 +12,15 @@ from renders.models import RenderJob
 FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp", "pdf": "pdf"}
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF would quietly turn 12 into "12"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"must be a string, not {type(data).__name__}")
+        return super().to_internal_value(data)
+
+
 class ColorField(serializers.CharField):
     """`transparent`, a CSS colour name, or #rgb / #rrggbb / #rrggbbaa."""
 
@@ -28,9 +37,9 @@ class ColorField(serializers.CharField):
 
 
 class ImageCreateInputSerializer(serializers.Serializer):
-    svg = serializers.CharField(required=False, trim_whitespace=False, allow_blank=False)
-    template = serializers.CharField(required=False)
-    html = serializers.CharField(required=False, trim_whitespace=False)
+    svg = StrictCharField(required=False, trim_whitespace=False, allow_blank=False)
+    template = StrictCharField(required=False)
+    html = StrictCharField(required=False, trim_whitespace=False)
     width = serializers.IntegerField(required=False, min_value=1)
     height = serializers.IntegerField(required=False, min_value=1)
     format = serializers.ChoiceField(choices=sorted(FORMAT_ALIASES), default="png")

@@ -187,6 +187,8 @@ def render_svg(
         AttributeError,
         ZeroDivisionError,
         cairocffi.CairoError,
+        MemoryError,  # cairo: a corrupt embedded image ...
+        OSError,  # ... or an unreadable one (the engine does no other I/O)
         Image.DecompressionBombError,
     ) as exc:
         # cairosvg's answer to SVG it cannot draw; retrying would fail the same way.

@@ -1,6 +1,7 @@
 """Queue `svg`: inline SVG (and, later, SVG templates) rasterised by workers.rasterise."""
 
 from celery import shared_task
+from django.conf import settings
 
 from renders.models import RenderJob
 from workers.jobs import run_render_job
@@ -20,6 +21,6 @@ def render_svg_spec(job: RenderJob) -> RenderedImage:
     )
 
 
-@shared_task(bind=True, max_retries=3)
+@shared_task(bind=True, max_retries=settings.KILN_RENDER_MAX_ATTEMPTS - 1)
 def render_svg_job(self, job_id: str) -> str:
     return run_render_job(self, job_id, engine=render_svg_spec)

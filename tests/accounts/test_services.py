@@ -1,0 +1,95 @@
+"""API keys: created once in plain text, stored as prefix + digest, checked strictly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.services import api_key_authenticate, api_key_create, api_key_revoke, key_digest
+from config.errors import KilnError
+from tests.factories import AccountFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_secret_and_publishable_keys_have_their_prefixes():
+    account = AccountFactory()
+    _, secret = api_key_create(account=account)
+    _, publishable = api_key_create(account=account, kind=ApiKey.Kind.PUBLISHABLE)
+
+    assert secret.startswith("kiln_sk_") and len(secret) > 40
+    assert publishable.startswith("kiln_pk_")
+
+
+def test_the_plain_key_is_never_stored():
+    api_key, raw_key = api_key_create(account=AccountFactory())
+
+    api_key.refresh_from_db()
+    stored = [str(getattr(api_key, f.attname)) for f in ApiKey._meta.fields]
+    assert raw_key not in " ".join(stored)
+    assert api_key.digest == key_digest(raw_key)
+    assert api_key.prefix == raw_key[:16]
+
+
+def test_authenticate_finds_the_key_and_records_its_use():
+    api_key, raw_key = api_key_create(account=AccountFactory())
+
+    assert api_key_authenticate(raw_key=raw_key) == api_key
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is not None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda k: k[:-1] + ("A" if k[-1] != "A" else "B"),
+        lambda k: k + "x",
+        lambda k: k[:16],
+        lambda k: "kiln_xx_" + k[8:],
+        lambda k: "",
+    ],
+)
+def test_a_wrong_key_is_unauthorized(tamper):
+    _, raw_key = api_key_create(account=AccountFactory())
+
+    with pytest.raises(KilnError) as error:
+        api_key_authenticate(raw_key=tamper(raw_key))
+    assert error.value.code == "UNAUTHORIZED"
+
+
+def test_revoked_and_expired_keys_are_unauthorized():
+    account = AccountFactory()
+    revoked, revoked_raw = api_key_create(account=account)
+    api_key_revoke(api_key=revoked)
+    _, expired_raw = api_key_create(
+        account=account, expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    for raw_key, message in ((revoked_raw, "revoked"), (expired_raw, "expired")):
+        with pytest.raises(KilnError) as error:
+            api_key_authenticate(raw_key=raw_key)
+        assert error.value.code == "UNAUTHORIZED"
+        assert message in error.value.message
+
+
+def test_a_key_cannot_be_scoped_to_another_accounts_project():
+    with pytest.raises(KilnError):
+        api_key_create(account=AccountFactory(), project=ProjectFactory())
+
+
+def test_kiln_key_command_creates_and_revokes(capsys):
+    account = AccountFactory(slug="acme")
+    project = ProjectFactory(account=account, slug="site")
+
+    call_command("kiln_key", "create", "--account", "acme", "--project", "site")
+    raw_key = capsys.readouterr().out.strip()
+    api_key = api_key_authenticate(raw_key=raw_key)
+    assert api_key.project == project
+
+    call_command("kiln_key", "revoke", raw_key[:16])
+    with pytest.raises(KilnError):
+        api_key_authenticate(raw_key=raw_key)

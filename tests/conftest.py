@@ -1,0 +1,83 @@
+"""Shared fixtures: API clients with keys, and the real Celery worker of the farm tests."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import AccountFactory, api_key_for
+from tests.support.processes import STARTED, service_env, start_worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_redis():
+    """Each run starts with an empty test Redis: no stale messages or cache entries."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_run():
+    yield
+    for process in STARTED:
+        process.stop_quietly()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Forget cached renders and rate counters between tests. Only Kiln's own keys:
+    flushing the database would also drop the broker's queues under the live worker."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def account(db):
+    return AccountFactory()
+
+
+@pytest.fixture
+def secret_key(account) -> str:
+    return api_key_for(account)
+
+
+@pytest.fixture
+def client_for():
+    """client_for(raw_key) → an APIClient that sends `Authorization: Bearer raw_key`."""
+
+    def make(raw_key: str | None) -> APIClient:
+        api = APIClient()
+        if raw_key:
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def api(client_for, secret_key) -> APIClient:
+    return client_for(secret_key)
+
+
+@pytest.fixture(scope="session")
+def test_database_name(django_db_setup, django_db_blocker) -> str:
+    with django_db_blocker.unblock():
+        return connection.settings_dict["NAME"]
+
+
+@pytest.fixture(scope="session")
+def farm_worker(test_database_name):
+    """One real Celery worker consuming every queue, on the test database and Redis."""
+    worker = start_worker(service_env(test_database_name), name="farm")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def farm(farm_worker, transactional_db):
+    """For tests that go through the real queue: committed data the worker can see."""
+    assert farm_worker.alive(), farm_worker.output()[-3000:]
+    return farm_worker

@@ -1,0 +1,54 @@
+"""`make run`'s embedded default, exactly as it starts: SQLite, local files, tasks
+in-process, no DATABASE_URL or REDIS_URL, served by bin/kiln-run over HTTP."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+
+import requests
+from PIL import Image
+
+from tests.factories import svg_document
+from tests.support.processes import ROOT, Process, free_port, ready_or_stopped
+
+
+def test_embedded_default_serves_a_png(tmp_path):
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "KILN_"))
+    }
+    env.update(KILN_VAR_DIR=str(tmp_path / "var"), PORT=str(port), KILN_PYTHON=sys.executable)
+    server = Process([str(ROOT / "bin" / "kiln-run")], env, log_name="embedded")
+    try:
+        ready_or_stopped(
+            server,
+            lambda: (
+                "demo key: kiln_sk_" in server.output()
+                and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+            ),
+            what="bin/kiln-run",
+        )
+        key = re.search(r"demo key: (kiln_sk_\S+)", server.output()).group(1)
+
+        response = requests.post(
+            f"http://127.0.0.1:{port}/v1/images",
+            json={"svg": svg_document(300, 150)},
+            headers={"Authorization": f"Bearer {key}", "Accept": "image/png"},
+            timeout=30,
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"] == "image/png"
+        assert Image.open(io.BytesIO(response.content)).size == (300, 150)
+        assert (tmp_path / "var" / "kiln.sqlite3").exists()
+        assert list((tmp_path / "var" / "media" / "renders").rglob("*.png"))
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
+        assert ready["status"] == "ready"
+        assert "embedded" in ready["checks"]["queue:svg"]
+    finally:
+        server.stop()
