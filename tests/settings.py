@@ -14,3 +14,5 @@ os.environ.setdefault("KILN_SYNC_TIMEOUT", "30")
 os.environ.setdefault("KILN_VAR_DIR", "/tmp/kiln-test-var")
 
 from config.settings import *  # noqa: F403
+
+os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 - whitenoise wants it to exist

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 import sys
 
 import requests
@@ -50,5 +51,34 @@ def test_embedded_default_serves_a_png(tmp_path):
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
         assert ready["status"] == "ready"
         assert "embedded" in ready["checks"]["queue:svg"]
+
+        # A publishable key in the query string (as in an <img src>) is never logged.
+        publishable = subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "kiln_key",
+                "create",
+                "--account",
+                "demo",
+                "--publishable",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        job = requests.post(
+            f"http://127.0.0.1:{port}/v1/images",
+            json={"svg": svg_document(30, 30)},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        ).json()
+        image = requests.get(f"{job['image_url']}?api_key={publishable}", timeout=30)
+        assert image.status_code == 200
+        assert f"/v1/jobs/{job['id']}/image" in server.output()  # the access log has the line
+        assert publishable not in server.output()
+        assert publishable[8:] not in server.output()
     finally:
         server.stop()
