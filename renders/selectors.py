@@ -56,10 +56,12 @@ def render_job_wait(*, job: RenderJob, timeout: float) -> RenderJob:
     In the farm a Redis message wakes us the moment the render lands; the database stays
     the truth, so a missed message costs at most one poll interval.
     """
+    if job.is_finished:  # a cache hit is born finished
+        return job
     deadline = time.monotonic() + timeout
     client = get_redis()
     pubsub = None
-    if client is not None and not job.is_finished:
+    if client is not None:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(done_channel(job.cache_key))
     try:

@@ -1,0 +1,202 @@
+"""`make bench`: Kiln's render paths against baselines measured in the same run.
+
+Prints Markdown tables (medians, p95, ratios). The machine is shared and noisy, so only
+ratios within one run mean much; absolute times drift.
+
+1. Inline SVG, in-process: Kiln's engine (checks + rasterise + encode) vs a bare
+   `cairosvg.svg2png` of the same SVG.
+2. Over HTTP through the farm (gunicorn 2 workers + one svg worker with 2 processes +
+   Redis + PostgreSQL), 16 concurrent clients: cache miss, cache hit, and `/healthz` as
+   the floor of the web stack.
+3. Placeholders (bench/placeholders.py), when present.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_ENV = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/kiln",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "KILN_VAR_DIR": "/tmp/kiln-bench-var",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "WEB_ACCESS_LOG": "/dev/null",
+}
+os.environ.update(BENCH_ENV)
+
+import django  # noqa: E402
+
+django.setup()
+
+import cairosvg  # noqa: E402
+import redis  # noqa: E402
+import requests  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from accounts.models import Account, Plan  # noqa: E402
+from accounts.services import api_key_create  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    free_port,
+    service_env,
+    start_web,
+    start_worker,
+)
+from workers.rasterise import inspect_svg, render_svg  # noqa: E402
+
+CONCURRENCY = 16
+
+
+def card_svg(fill: str = "#1d3557") -> str:
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="630">'
+        f'<rect width="1200" height="630" fill="{fill}"/>'
+        '<rect x="60" y="60" width="1080" height="510" rx="32" fill="#f1faee"/>'
+        '<circle cx="1040" cy="160" r="60" fill="#e63946"/>'
+        '<text x="110" y="300" font-family="DejaVu Sans" font-size="72" fill="#1d3557">'
+        "Shipping images, fast</text>"
+        '<text x="110" y="390" font-family="DejaVu Sans" font-size="36" fill="#457b9d">'
+        "kiln · a render farm you run yourself</text></svg>"
+    )
+
+
+def stats(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def bench_in_process(n: int = 100) -> str:
+    svg = card_svg().encode()
+
+    def kiln() -> None:
+        inspect_svg(svg)
+        render_svg(svg, format="png", width=1200, height=630)
+
+    def baseline() -> None:
+        cairosvg.svg2png(bytestring=svg)
+
+    kiln_ms, base_ms = [], []
+    for _ in range(n // 10):  # interleave to cancel drift
+        kiln_ms += timed(kiln, 10)
+        base_ms += timed(baseline, 10)
+    k50, k95 = stats(kiln_ms)
+    b50, b95 = stats(base_ms)
+    kiln_size = len(render_svg(svg, format="png", width=1200, height=630).data)
+    base_size = len(cairosvg.svg2png(bytestring=svg))
+    return "\n".join(
+        [
+            f"### Inline SVG 1200×630 PNG, in-process ({n} renders each)",
+            "",
+            "| path | median ms | p95 ms | PNG bytes |",
+            "|---|---|---|---|",
+            f"| Kiln engine (inspect + rasterise + encode) | {k50:.1f} | {k95:.1f} | {kiln_size} |",
+            f"| baseline: `cairosvg.svg2png` | {b50:.1f} | {b95:.1f} | {base_size} |",
+            f"| ratio baseline / Kiln (> 1 = Kiln faster) | {b50 / k50:.2f}× | | |",
+        ]
+    )
+
+
+def concurrent(fn, n: int) -> list[float]:
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        return list(pool.map(lambda i: timed(lambda: fn(i), 1)[0], range(n)))
+
+
+def bench_http(misses: int = 160, hits: int = 800) -> str:
+    redis.Redis.from_url(BENCH_ENV["REDIS_URL"]).flushdb()
+    call_command("migrate", verbosity=0)
+    plan, _ = Plan.objects.get_or_create(
+        slug="bench",
+        defaults={"name": "Bench", "monthly_images": 10**9, "requests_per_minute": 10**9},
+    )
+    account, _ = Account.objects.get_or_create(slug="bench", defaults={"name": "B", "plan": plan})
+    _, key = api_key_create(account=account, name="bench")
+    env = service_env(**{k: v for k, v in BENCH_ENV.items() if k != "DJANGO_SETTINGS_MODULE"})
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    port = free_port()
+    web = start_web({**env, "WEB_CONCURRENCY": "2"}, name="bench-web", port=port)
+    web_args_note = "gunicorn 2×4 threads"
+    worker = start_worker(env, name="bench-svg", queues="svg", concurrency=2)
+    session = requests.Session()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {key}", "Accept": "image/png"}
+    run_id = time.time_ns() % 0xFFFFFF
+
+    def miss(i: int) -> None:
+        fill = f"#{(run_id + i * 7919) % 0xFFFFFF:06x}"
+        r = requests.post(f"{base}/v1/images", json={"svg": card_svg(fill)}, headers=headers)
+        assert r.status_code == 200, r.text
+
+    hot = {"svg": card_svg("#2a9d8f")}
+    session.post(f"{base}/v1/images", json=hot, headers=headers).raise_for_status()
+
+    def hit(i: int) -> None:
+        r = requests.post(f"{base}/v1/images", json=hot, headers=headers)
+        assert r.status_code == 200, r.text
+
+    def health(i: int) -> None:
+        requests.get(f"{base}/healthz").raise_for_status()
+
+    try:
+        concurrent(health, 64)  # warm up
+        floor = concurrent(health, hits)
+        hit_ms = concurrent(hit, hits)
+        started = time.perf_counter()
+        miss_ms = concurrent(miss, misses)
+        miss_rate = misses / (time.perf_counter() - started)
+    finally:
+        worker.stop()
+        web.stop()
+    rows = [
+        f"### Over HTTP through the farm ({web_args_note}, 1 svg worker × 2 processes, "
+        f"{CONCURRENCY} concurrent clients)",
+        "",
+        "| request | n | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for name, samples in (
+        ("`GET /healthz` (floor of the web stack)", floor),
+        ("`POST /v1/images` cache hit, bytes", hit_ms),
+        ("`POST /v1/images` cache miss, bytes", miss_ms),
+    ):
+        p50, p95 = stats(samples)
+        rows.append(f"| {name} | {len(samples)} | {p50:.1f} | {p95:.1f} |")
+    rows += ["", f"Cache-miss renders per second: {miss_rate:.1f}"]
+    rows.append(
+        f"Cache hit p50 / healthz p50: {stats(hit_ms)[0] / stats(floor)[0]:.2f}× "
+        "(what auth, the cache lookup and reading the bytes cost over the bare stack)"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    sections = [bench_in_process(), bench_http()]
+    try:
+        from bench import placeholders
+    except ImportError:
+        placeholders = None
+    if placeholders is not None:
+        sections.append(placeholders.main())
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"Kiln bench, {when}, {os.cpu_count()} cores\n")
+    print("\n\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
