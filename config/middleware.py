@@ -37,7 +37,7 @@ class RequestIdMiddleware:
         return response
 
 
-class UnavailableMiddleware:
+class ErrorResponseMiddleware:
     """Errors raised outside DRF's handler still answer in the SPEC §3 shape.
 
     Oversized bodies are refused before anything reads them; a dead Redis or database

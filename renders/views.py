@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasAnyKey
 from accounts.selectors import project_for_key, usage_images_this_month
-from accounts.services import rate_limit_hit
+from accounts.services import current_month, rate_limit_hit
 from config.errors import KilnError
 from renders.models import RenderJob
 from renders.selectors import render_job_get, render_job_wait
@@ -71,6 +71,22 @@ class KilnAPIView(APIView):
             response["X-RateLimit-Used"] = str(used)
             response["X-RateLimit-Remaining"] = str(max(0, plan.monthly_images - used))
         return response
+
+
+class UsageApi(KilnAPIView):
+    def get(self, request: Request) -> Response:
+        plan = request.user.plan
+        used = usage_images_this_month(account=request.user)
+        return Response(
+            {
+                "plan": plan.slug,
+                "month": current_month(),
+                "images_used": used,
+                "images_limit": plan.monthly_images,
+                "images_remaining": max(0, plan.monthly_images - used),
+                "requests_per_minute": plan.requests_per_minute,
+            }
+        )
 
 
 class ImageCreateApi(KilnAPIView):

@@ -188,3 +188,16 @@ def test_every_response_carries_a_request_id_and_usage_headers(api):
     assert response["X-RateLimit-Used"] == "1"
     assert response["X-RateLimit-Remaining"] == "999"
     assert api.get("/v1/jobs/00000000-0000-0000-0000-000000000000")["X-Request-Id"]
+
+
+def test_usage_counts_renders_but_not_cache_hits(api):
+    body = {"svg": svg_document(fill="#135791")}
+    post_image(api, body)
+    post_image(api, body)
+
+    usage = api.get("/v1/usage").json()
+
+    assert usage["images_used"] == 1
+    assert usage["images_limit"] == 1000
+    assert usage["images_remaining"] == 999
+    assert len(usage["month"]) == 7

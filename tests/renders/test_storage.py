@@ -7,13 +7,15 @@ import io
 
 import boto3
 import pytest
+import redis as redis_lib
+import requests
 from django.core.files.storage import storages
 from PIL import Image
 
 from config.celery import app
 from renders.models import RenderJob
-from tests.factories import svg_document
-from tests.support.processes import free_port, start_s3
+from tests.factories import api_key_for, svg_document
+from tests.support.processes import free_port, service_env, start_s3, start_web, start_worker
 
 
 @pytest.fixture
@@ -98,3 +100,42 @@ def test_unreachable_store_is_retried_a_bounded_number_of_times_then_fails(api, 
     assert job["error"]["code"] == "RENDER_FAILED"
     # KILN_RENDER_MAX_ATTEMPTS (3) claims of the requeued job in all, then it gives up.
     assert RenderJob.objects.get(id=job["id"]).attempts == settings.KILN_RENDER_MAX_ATTEMPTS
+
+
+def test_the_farm_stores_in_s3_when_kiln_s3_settings_are_set(
+    test_database_name, transactional_db, account, s3_server
+):
+    s3_client(s3_server).create_bucket(Bucket="farm-renders")
+    redis_url = "redis://127.0.0.1:6379/12"
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    env = service_env(
+        test_database_name,
+        REDIS_URL=redis_url,
+        KILN_S3_BUCKET="farm-renders",
+        KILN_S3_ENDPOINT_URL=s3_server,
+        KILN_S3_ACCESS_KEY_ID="testing",
+        KILN_S3_SECRET_ACCESS_KEY="testing",
+        KILN_S3_PREFIX="kiln",
+    )
+    port = free_port()
+    web = start_web(env, name="s3-web", port=port)
+    worker = start_worker(env, name="s3-worker", queues="svg")
+    try:
+        response = requests.post(
+            f"http://127.0.0.1:{port}/v1/images",
+            json={"svg": svg_document(48, 24, fill="#00ff00")},
+            headers={"Authorization": f"Bearer {api_key_for(account)}", "Accept": "image/png"},
+            timeout=30,
+        )
+
+        assert response.status_code == 200, response.text
+        row = RenderJob.objects.get(account=account)
+        stored = s3_client(s3_server).get_object(
+            Bucket="farm-renders", Key=f"kiln/{row.storage_path}"
+        )
+        assert stored["Body"].read() == response.content
+        assert Image.open(io.BytesIO(response.content)).size == (48, 24)
+    finally:
+        worker.stop()
+        web.stop()
+        redis_lib.Redis.from_url(redis_url).flushdb()
