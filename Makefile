@@ -41,4 +41,5 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(DEV_STAMP) services
+	bin/system-deps bench
 	$(PY) bench/run.py
