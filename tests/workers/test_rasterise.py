@@ -82,3 +82,23 @@ def test_a_corrupt_embedded_image_is_a_failed_render_not_a_crash():
 def test_unknown_format_is_refused():
     with pytest.raises(RenderInputError):
         render_svg(svg_document().encode(), format="gif", width=10, height=10)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_encode_png_is_lossless_and_keeps_alpha_only_when_needed(mode):
+    from workers.rasterise import encode_png
+
+    source = Image.new("RGBA", (37, 23), (10, 200, 30, 255))
+    source.putpixel((5, 5), (255, 0, 0, 255 if mode == "RGB" else 40))
+
+    decoded = Image.open(io.BytesIO(encode_png(source)))
+
+    assert decoded.mode == mode
+    assert list(decoded.convert("RGBA").getdata()) == list(source.getdata())
+
+
+def test_identical_renders_are_identical_bytes():
+    svg = svg_document(200, 100, body='<circle cx="50" cy="50" r="30" fill="#123"/>').encode()
+
+    first = render_svg(svg, format="png", width=200, height=100)
+    assert render_svg(svg, format="png", width=200, height=100).data == first.data
