@@ -197,16 +197,16 @@ def render_svg(
 
 
 def _surface_to_pillow(cairo_surface) -> Image.Image:
+    """cairo's ARGB32 (premultiplied B, G, R, A bytes) as a Pillow image: RGB when every
+    pixel is opaque (most cards), else straight RGBA."""
     cairo_surface.flush()
-    # cairo ARGB32 is premultiplied BGRA in memory on little-endian: Pillow's "BGRa".
-    return Image.frombuffer(
-        "RGBA",
-        (cairo_surface.get_width(), cairo_surface.get_height()),
-        bytes(cairo_surface.get_data()),
-        "raw",
-        "BGRa",
-        cairo_surface.get_stride(),
-    )
+    size = (cairo_surface.get_width(), cairo_surface.get_height())
+    data, stride = cairo_surface.get_data(), cairo_surface.get_stride()
+    # A zero-copy view just to read the alpha byte of every pixel.
+    view = Image.frombuffer("RGBA", size, data, "raw", "RGBA", stride, 1)
+    if view.getchannel(3).getextrema() == (255, 255):
+        return Image.frombuffer("RGB", size, data, "raw", "BGRX", stride, 1)
+    return Image.frombuffer("RGBA", size, data, "raw", "BGRa", stride, 1)
 
 
 # zlib level of encode_png: 3 measured best (see docs/PERFORMANCE.md); 6 is smaller, slower.
@@ -222,12 +222,10 @@ def encode_png(image: Image.Image, *, level: int = PNG_ZLIB_LEVEL) -> bytes:
     """PNG without per-row filter search: zlib does the work, in C, without the GIL.
 
     Both cairo's and Pillow's encoders spend most of a card's render time choosing row
-    filters; flat, anti-aliased card art compresses about as well without them. An
-    opaque image is written as RGB (a quarter less to compress).
+    filters; flat, anti-aliased card art compresses about as well without them. Opaque
+    images arrive as RGB (a quarter less to compress than RGBA).
     """
-    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
-        image = image.convert("RGB")
-    elif image.mode not in ("RGB", "RGBA"):
+    if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA")
     width, height = image.size
     channels = 3 if image.mode == "RGB" else 4
@@ -251,10 +249,12 @@ def _encode(
     if format == "png":
         return RenderedImage(encode_png(image), "png", width, height)
     buffer = io.BytesIO()
-    if format == "jpeg":
+    if format == "jpeg" and image.mode == "RGBA":
         flat = Image.new("RGB", image.size, (255, 255, 255))
         flat.paste(image, mask=image.getchannel("A"))
         flat.save(buffer, "JPEG", quality=quality, optimize=False, progressive=False)
+    elif format == "jpeg":
+        image.save(buffer, "JPEG", quality=quality, optimize=False, progressive=False)
     else:
         image.save(buffer, "WEBP", quality=quality, method=4)
     return RenderedImage(buffer.getvalue(), format, width, height)

@@ -85,16 +85,27 @@ def test_unknown_format_is_refused():
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
-def test_encode_png_is_lossless_and_keeps_alpha_only_when_needed(mode):
+def test_encode_png_is_lossless(mode):
     from workers.rasterise import encode_png
 
-    source = Image.new("RGBA", (37, 23), (10, 200, 30, 255))
-    source.putpixel((5, 5), (255, 0, 0, 255 if mode == "RGB" else 40))
+    source = Image.new(mode, (37, 23), (10, 200, 30, 255)[: len(mode)])
+    source.putpixel((5, 5), (255, 0, 0, 40)[: len(mode)])
 
     decoded = Image.open(io.BytesIO(encode_png(source)))
 
     assert decoded.mode == mode
-    assert list(decoded.convert("RGBA").getdata()) == list(source.getdata())
+    assert decoded.tobytes() == source.tobytes()
+
+
+def test_opaque_renders_are_rgb_and_transparent_ones_keep_alpha():
+    opaque = render_svg(svg_document(20, 10).encode(), format="png", width=20, height=10)
+    clear = b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><circle r="3"/></svg>'
+    transparent = render_svg(clear, format="png", width=20, height=10)
+
+    assert Image.open(io.BytesIO(opaque.data)).mode == "RGB"
+    picture = Image.open(io.BytesIO(transparent.data))
+    assert picture.mode == "RGBA"
+    assert picture.getpixel((15, 8))[3] == 0
 
 
 def test_identical_renders_are_identical_bytes():
