@@ -9,7 +9,6 @@ even a check missed here cannot read a file or open a socket.
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
 import zlib
@@ -209,8 +208,9 @@ def _surface_to_pillow(cairo_surface) -> Image.Image:
     return Image.frombuffer("RGBA", size, data, "raw", "BGRa", stride, 1)
 
 
-# zlib level of encode_png: 3 measured best (see docs/PERFORMANCE.md); 6 is smaller, slower.
-PNG_ZLIB_LEVEL = int(os.environ.get("KILN_PNG_ZLIB_LEVEL", "3"))
+# zlib level of encode_png, measured on the gallery (docs/PERFORMANCE.md): 3 is ~2x
+# faster than 6 for ~1.3x the bytes; 1-2 save little time over 3.
+PNG_ZLIB_LEVEL = 3
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
