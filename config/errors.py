@@ -40,6 +40,17 @@ STATUS_BY_CODE: dict[str, int] = {
     "RENDER_TIMEOUT": 504,
 }
 
+# Engine codes that are not in SPEC §3, and the public code each is answered with.
+PUBLIC_CODES = {
+    "FORBIDDEN_ADDRESS": "HOST_NOT_ALLOWED",  # the target resolves to a refused address
+    "UNRESOLVABLE": "UPSTREAM_FAILED",  # the target's host does not resolve
+}
+
+
+def public_code(code: str) -> str:
+    return PUBLIC_CODES.get(code, code)
+
+
 # Infrastructure faults that mean "a backing service is down", answered as 503.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
@@ -61,7 +72,7 @@ class KilnError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = public_code(code)
         self.message = message
         self.details = details or {}
         self.headers = headers or {}

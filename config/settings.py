@@ -203,6 +203,13 @@ KILN_RENDER_MAX_ATTEMPTS = env.int("KILN_RENDER_MAX_ATTEMPTS", default=3)
 # Request bodies above this are refused with 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("KILN_MAX_BODY_BYTES", default=2_500_000)
 
+# --- outbound fetches (workers/address_guard.py) -------------------------------------------
+# Exact host names outbound fetches may reach (empty = any public host).
+KILN_ALLOWED_HOSTS = env.list("KILN_ALLOWED_HOSTS", default=[])
+# Let fetches reach loopback/private/link-local addresses (never cloud metadata). Only for
+# a trusted LAN or local tests: the default refuses them.
+KILN_ALLOW_PRIVATE_TARGETS = env.bool("KILN_ALLOW_PRIVATE_TARGETS", default=False)
+
 # --- security ---------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -15,6 +15,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
+from config.errors import public_code
 from config.logging import job_id_var
 from renders.models import RenderJob
 from renders.services import (
@@ -42,7 +43,7 @@ def run_render_job(task: Task, job_id: str, engine: Callable[[RenderJob], Render
         try:
             image = engine(job)
         except RenderInputError as exc:
-            render_job_fail(job=job, code=exc.code, message=exc.message)
+            render_job_fail(job=job, code=public_code(exc.code), message=exc.message)
             return "failed"
         except SoftTimeLimitExceeded:
             render_job_fail(job=job, code="RENDER_TIMEOUT", message="the render hit its time limit")
