@@ -43,3 +43,6 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP) services
 	bin/system-deps bench
 	$(PY) bench/run.py
+
+gallery: $(DEV_STAMP)
+	$(PY) manage.py kiln_gallery --out docs/gallery.png

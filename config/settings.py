@@ -244,3 +244,6 @@ LOGGING = {
 KILN_READYZ_WORKER_TIMEOUT = env.float("KILN_READYZ_WORKER_TIMEOUT", default=1.0)
 # Keep render buffers in the heap between renders (workers/memory.py): ~40% faster renders.
 KILN_KEEP_RENDER_BUFFERS = env.bool("KILN_KEEP_RENDER_BUFFERS", default=True)
+
+# Text engine: extra font directories (colon-separated), scanned once per process.
+KILN_FONT_DIRS = [d for d in env.str("KILN_FONT_DIRS", default="").split(":") if d]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include("renders.urls")),
+    path("", include("renders.public_urls")),
 ]
 
 

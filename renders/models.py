@@ -21,6 +21,72 @@ from django.utils import timezone
 from accounts.models import Account, Project
 
 
+class Template(models.Model):
+    """A Jinja2 template (SPEC §5). Built-ins have no project and ship as files."""
+
+    class Engine(models.TextChoices):
+        SVG = "svg", "SVG"
+        HTML = "html", "HTML (browser pool)"
+
+    slug = models.SlugField(max_length=80)
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="templates",
+        help_text="Empty for a built-in template.",
+    )
+    engine = models.CharField(max_length=8, choices=Engine.choices, default=Engine.SVG)
+    name = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    source = models.TextField(help_text="Jinja2 source; autoescaped, sandboxed.")
+    param_schema = models.JSONField(default=dict, blank=True)
+    sample_params = models.JSONField(default=dict, blank=True)
+    default_width = models.PositiveIntegerField(default=1200)
+    default_height = models.PositiveIntegerField(default=630)
+    default_font = models.CharField(max_length=80, default="Inter")
+    # Changes whenever anything that decides the output changes: part of the cache key,
+    # so an edited template never serves its old renders.
+    digest = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="template_slug_per_project"),
+            models.UniqueConstraint(
+                fields=["slug"],
+                condition=Q(project__isnull=True),
+                name="builtin_template_slug",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug if self.project_id is None else f"{self.project}/{self.slug}"
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.project_id is None
+
+
+class Batch(models.Model):
+    """One template at many sizes: a group of render jobs with progress."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="batches")
+    template_slug = models.SlugField(max_length=80)
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id}"
+
+
 class RenderJob(models.Model):
     class Kind(models.TextChoices):
         SVG = "svg", "inline SVG"
@@ -52,6 +118,10 @@ class RenderJob(models.Model):
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="followers"
     )
     cached = models.BooleanField(default=False)
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs"
+    )
+    size_name = models.CharField(max_length=40, blank=True)
 
     storage_path = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=8)
@@ -88,3 +158,18 @@ class RenderJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Font(models.Model):
+    """A font uploaded in the admin (TTF/OTF/WOFF2). The file lives in Kiln's storage so
+    every worker, on any machine, can fetch and register it before rendering."""
+
+    family = models.CharField(max_length=80, blank=True, help_text="Read from the file if empty.")
+    file = models.FileField(upload_to="fonts/")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["family"]
+
+    def __str__(self) -> str:
+        return self.family or self.file.name

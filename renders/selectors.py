@@ -80,3 +80,38 @@ def render_job_wait(*, job: RenderJob, timeout: float) -> RenderJob:
     finally:
         if pubsub is not None:
             pubsub.close()
+
+
+def template_get(*, api_key, project, slug: str):
+    """The template a request names: the project's own first, then the built-in."""
+    from renders.models import Template
+
+    template = None
+    if project is not None:
+        template = Template.objects.filter(project=project, slug=slug).first()
+    if template is None:
+        template = Template.objects.filter(project__isnull=True, slug=slug).first()
+    if template is None:
+        raise KilnError("NOT_FOUND", f"no template '{slug}'; GET /v1/templates lists them")
+    return template
+
+
+def templates_visible(*, api_key):
+    """Built-ins plus the templates of the projects this key may use."""
+    from django.db.models import Q
+
+    from renders.models import Template
+
+    projects = Q(project__account_id=api_key.account_id)
+    if api_key.project_id is not None:
+        projects = Q(project_id=api_key.project_id)
+    return Template.objects.filter(Q(project__isnull=True) | projects).select_related("project")
+
+
+def batch_get(*, account: Account, batch_id):
+    from renders.models import Batch
+
+    batch = Batch.objects.filter(account=account, id=batch_id).first()
+    if batch is None:
+        raise KilnError("NOT_FOUND", f"no batch '{batch_id}'")
+    return batch

@@ -36,46 +36,6 @@ class ColorField(serializers.CharField):
         )
 
 
-class ImageCreateInputSerializer(serializers.Serializer):
-    svg = StrictCharField(required=False, trim_whitespace=False, allow_blank=False)
-    template = StrictCharField(required=False)
-    html = StrictCharField(required=False, trim_whitespace=False)
-    width = serializers.IntegerField(required=False, min_value=1)
-    height = serializers.IntegerField(required=False, min_value=1)
-    format = serializers.ChoiceField(choices=sorted(FORMAT_ALIASES), default="png")
-    quality = serializers.IntegerField(min_value=1, max_value=100, default=90)
-    dpr = serializers.FloatField(min_value=1, max_value=3, default=1)
-    background = ColorField(required=False, max_length=32)
-    project = serializers.SlugField(required=False)
-    force = serializers.BooleanField(default=False)
-    webhook_url = serializers.URLField(required=False, max_length=2000)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["async"] = serializers.BooleanField(default=False)  # a keyword in Python
-        return fields
-
-    def validate_format(self, value: str) -> str:
-        return FORMAT_ALIASES[value]
-
-    def validate_webhook_url(self, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("must be an http(s) URL")
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        sources = [name for name in ("svg", "template", "html") if name in attrs]
-        if len(sources) != 1:
-            raise serializers.ValidationError(
-                {"svg": ["give exactly one of 'svg', 'template' or 'html'"]}
-            )
-        if sources[0] != "svg":
-            raise serializers.ValidationError(
-                {sources[0]: [f"'{sources[0]}' renders are not available on this server yet"]}
-            )
-        return attrs
-
-
 def job_json(job: RenderJob, *, base_url: str) -> dict[str, Any]:
     status_url = f"{base_url}/v1/jobs/{job.id}"
     succeeded = job.status == RenderJob.Status.SUCCEEDED
@@ -105,3 +65,139 @@ def job_json(job: RenderJob, *, base_url: str) -> dict[str, Any]:
 
 def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class SizeEntryField(serializers.Field):
+    """A preset name ("og") or {name, width, height}."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        from renders.sizes import SIZE_PRESETS
+
+        if isinstance(data, str):
+            if data not in SIZE_PRESETS:
+                raise serializers.ValidationError(
+                    f"unknown preset '{data}'; presets: {', '.join(SIZE_PRESETS)}"
+                )
+            return {"name": data, "preset": data}
+        if isinstance(data, dict):
+            entry = SizeInputSerializer(data=data)
+            entry.is_valid(raise_exception=True)
+            return dict(entry.validated_data)
+        raise serializers.ValidationError("a preset name or {name, width, height}")
+
+
+class SizeInputSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=40)
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+
+
+class TemplateRenderInputSerializer(serializers.Serializer):
+    """The template part of POST /v1/images, /v1/sign, /v1/batches and previews."""
+
+    params = serializers.DictField(required=False, default=dict)
+    data = serializers.DictField(required=False)  # Audome-style {"title.text": …}
+    size = serializers.CharField(required=False, max_length=40)
+    width = serializers.IntegerField(required=False, min_value=1)
+    height = serializers.IntegerField(required=False, min_value=1)
+    format = serializers.ChoiceField(choices=[*sorted(FORMAT_ALIASES), "svg"], default="png")
+    quality = serializers.IntegerField(min_value=1, max_value=100, default=90)
+    dpr = serializers.FloatField(min_value=1, max_value=3, default=1)
+    background = ColorField(required=False, max_length=32)
+    font = serializers.CharField(required=False, max_length=80)
+    project = serializers.SlugField(required=False)
+
+    def validate_format(self, value: str) -> str:
+        return FORMAT_ALIASES.get(value, value)
+
+
+class BatchCreateInputSerializer(TemplateRenderInputSerializer):
+    template = StrictCharField(max_length=80)
+    sizes = serializers.ListField(child=SizeEntryField(), min_length=1, max_length=20)
+    encoding = serializers.ChoiceField(choices=["url", "base64"], default="url")
+    force = serializers.BooleanField(default=False)
+    webhook_url = serializers.URLField(required=False, max_length=2000)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["async"] = serializers.BooleanField(default=False)
+        return fields
+
+
+class SignInputSerializer(TemplateRenderInputSerializer):
+    template = StrictCharField(max_length=80)
+    expires_in = serializers.IntegerField(min_value=1, max_value=365 * 86400, default=86400)
+
+
+class TemplateWriteInputSerializer(serializers.Serializer):
+    slug = serializers.SlugField(max_length=80, required=False)
+    project = serializers.SlugField(required=False)
+    engine = serializers.ChoiceField(choices=["svg", "html"], required=False)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    source = StrictCharField(required=False, trim_whitespace=False, max_length=200_000)
+    param_schema = serializers.DictField(required=False)
+    sample_params = serializers.DictField(required=False)
+    default_width = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    default_height = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    default_font = serializers.CharField(required=False, max_length=80)
+
+
+def template_json(template, *, base_url: str, preview_url: str | None = None) -> dict[str, Any]:
+    from renders.params import dynamic_elements
+
+    return {
+        "slug": template.slug,
+        "project": template.project.slug if template.project_id else None,
+        "builtin": template.project_id is None,
+        "engine": template.engine,
+        "name": template.name,
+        "description": template.description,
+        "default_size": {"width": template.default_width, "height": template.default_height},
+        "default_font": template.default_font,
+        "param_schema": template.param_schema,
+        "defaults": {
+            name: spec["default"]
+            for name, spec in template.param_schema.items()
+            if "default" in spec
+        },
+        "sample_params": template.sample_params,
+        "dynamic_elements": dynamic_elements(template.param_schema),
+        "digest": template.digest,
+        "updated_at": _iso(template.updated_at),
+        "preview_url": preview_url,
+    }
+
+
+class ImageCreateInputSerializer(TemplateRenderInputSerializer):
+    """POST /v1/images: exactly one of `svg`, `template` or `html`."""
+
+    svg = StrictCharField(required=False, trim_whitespace=False, allow_blank=False)
+    template = StrictCharField(required=False, max_length=80)
+    html = StrictCharField(required=False, trim_whitespace=False)
+    force = serializers.BooleanField(default=False)
+    webhook_url = serializers.URLField(required=False, max_length=2000)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["async"] = serializers.BooleanField(default=False)  # a keyword in Python
+        return fields
+
+    def validate_webhook_url(self, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http(s) URL")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        sources = [name for name in ("svg", "template", "html") if name in attrs]
+        if len(sources) != 1:
+            raise serializers.ValidationError(
+                {"svg": ["give exactly one of 'svg', 'template' or 'html'"]}
+            )
+        if sources[0] == "html":
+            raise serializers.ValidationError(
+                {"html": ["'html' renders are not available on this server yet"]}
+            )
+        if sources[0] == "svg" and attrs["format"] == "svg":
+            raise serializers.ValidationError({"format": ["inline svg renders to a raster or pdf"]})
+        return attrs

@@ -25,8 +25,10 @@ from accounts.services import quota_check, usage_record_images
 from config.errors import KilnError
 from config.redis_client import get_redis
 from renders.cache import cache_entry_name, render_cache_key, render_storage_path
-from renders.models import RenderJob
+from renders.models import Batch, RenderJob, Template
+from renders.params import params_validate, schema_check
 from renders.selectors import cached_render_lookup, done_channel
+from renders.sizes import SIZE_PRESETS
 from workers.rasterise import RenderedImage, RenderInputError, inspect_svg
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,227 @@ def svg_render_create(
     )
 
 
+TEMPLATE_OUTPUT_FORMATS = ("png", "jpeg", "webp", "pdf", "svg")
+
+
+def font_check(family: str) -> str:
+    from renders.fonts import uploaded_fonts_register
+    from workers.fonts import available_families
+
+    uploaded_fonts_register()
+    families = available_families()
+    if family not in families:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"unknown font '{family}'; available: {', '.join(families)}",
+            details={"font": families},
+        )
+    return family
+
+
+def size_resolve(
+    *, template: Template, size: str | None, width: int | None, height: int | None
+) -> tuple[int, int]:
+    if size:
+        if size not in SIZE_PRESETS:
+            raise KilnError(
+                "VALIDATION_FAILED",
+                f"unknown size '{size}'; presets: {', '.join(SIZE_PRESETS)}",
+                details={"size": list(SIZE_PRESETS)},
+            )
+        return SIZE_PRESETS[size]
+    return width or template.default_width, height or template.default_height
+
+
+def image_params_check(*, template: Template, params: dict[str, Any]) -> None:
+    """Refuse image/url params aimed at forbidden addresses before anything is queued;
+    the worker's guarded fetch checks again at connect time."""
+    from workers.address_guard import BlockedAddress, check_url, policy_from_settings
+
+    policy = policy_from_settings()
+    for name, spec in template.param_schema.items():
+        if spec["type"] in ("image", "url") and params.get(name):
+            try:
+                check_url(params[name], policy)
+            except BlockedAddress as exc:
+                raise KilnError(exc.code, exc.message, details={name: [exc.message]}) from None
+
+
+def template_render_spec(
+    *,
+    account: Account,
+    template: Template,
+    params: dict[str, Any],
+    from_query: bool = False,
+    size: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    format: str = "png",
+    quality: int = 90,
+    dpr: float = 1,
+    background: str | None = None,
+    font: str | None = None,
+) -> dict[str, Any]:
+    """The canonical, validated request for a template render (what the cache key hashes)."""
+    if template.engine != Template.Engine.SVG:
+        raise KilnError("VALIDATION_FAILED", "html templates need the browser pool (not yet)")
+    if format not in TEMPLATE_OUTPUT_FORMATS:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"format must be one of {', '.join(TEMPLATE_OUTPUT_FORMATS)}",
+            details={"format": list(TEMPLATE_OUTPUT_FORMATS)},
+        )
+    clean = params_validate(
+        slug=template.slug, schema=template.param_schema, given=params, from_query=from_query
+    )
+    image_params_check(template=template, params=clean)
+    family = font_check(font or template.default_font)
+    width, height = size_resolve(template=template, size=size, width=width, height=height)
+    output_size_check(account=account, width=width, height=height, dpr=dpr)
+    if background == "transparent":
+        background = None
+        if format == "jpeg":
+            format = "png"
+    return {
+        "template_id": template.id,
+        "template": template.slug,
+        "digest": template.digest,
+        "params": clean,
+        "width": width,
+        "height": height,
+        "format": format,
+        "quality": quality if format in ("jpeg", "webp") else None,
+        "dpr": round(float(dpr), 2) if format != "svg" else 1.0,
+        "background": background,
+        "font": family,
+    }
+
+
+def template_render_create(
+    *,
+    account: Account,
+    project: Project | None,
+    template: Template,
+    force: bool = False,
+    webhook_url: str = "",
+    batch: Batch | None = None,
+    size_name: str = "",
+    **request: Any,
+) -> RenderJob:
+    """Render a template with params (see template_render_spec for `request`)."""
+    spec = template_render_spec(account=account, template=template, **request)
+    return render_job_create(
+        account=account,
+        project=project,
+        kind=RenderJob.Kind.TEMPLATE,
+        spec=spec,
+        format=spec["format"],
+        force=force,
+        webhook_url=webhook_url,
+        batch=batch,
+        size_name=size_name,
+    )
+
+
+def batch_create(
+    *,
+    account: Account,
+    project: Project | None,
+    template: Template,
+    params: dict[str, Any],
+    sizes: list[dict[str, Any]],
+    webhook_url: str = "",
+    **options: Any,
+) -> Batch:
+    """One template at many sizes: one job per size, in one group."""
+    if not sizes:
+        raise KilnError("VALIDATION_FAILED", "sizes must name at least one size")
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            account=account, template_slug=template.slug, webhook_url=webhook_url
+        )
+    for entry in sizes:
+        template_render_create(
+            account=account,
+            project=project,
+            template=template,
+            params=params,
+            size=entry.get("preset"),
+            width=entry.get("width"),
+            height=entry.get("height"),
+            batch=batch,
+            size_name=entry["name"],
+            **options,
+        )
+    return batch
+
+
+def template_save(
+    *,
+    template: Template,
+    fields: dict[str, Any],
+) -> Template:
+    """Create or update a template: it must compile, pass the sandbox's static checks and
+    render its sample params, or nothing is saved."""
+    from workers.templating import TemplateContext, TemplateSourceError, render_template_svg
+
+    for name, value in fields.items():
+        setattr(template, name, value)
+    if template.engine != Template.Engine.SVG:
+        raise KilnError(
+            "VALIDATION_FAILED", "engine must be 'svg' (html arrives with the browser pool)"
+        )
+    schema_check(template.param_schema)
+    font_check(template.default_font)
+    sample = params_validate(
+        slug=template.slug,
+        schema=template.param_schema,
+        given={**template.sample_params},
+        from_query=False,
+    )
+    try:
+        svg = render_template_svg(
+            template.source,
+            sample,
+            TemplateContext(
+                width=template.default_width,
+                height=template.default_height,
+                family=template.default_font,
+            ),
+        )
+        from workers.rasterise import inspect_svg
+
+        inspect_svg(svg.encode())
+    except TemplateSourceError as exc:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"template source: {exc}",
+            details={"source": [str(exc)], "line": exc.line},
+        ) from None
+    except RenderInputError as exc:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"template output is not safe SVG: {exc.message}",
+            details={"source": [exc.message]},
+        ) from None
+    template.digest = template_digest(template)
+    template.save()
+    return template
+
+
+def template_digest(template: Template) -> str:
+    from workers.templating import source_digest
+
+    return source_digest(
+        template.engine,
+        template.source,
+        sorted(template.param_schema.items()),
+        template.default_width,
+        template.default_height,
+        template.default_font,
+    )
+
+
 def output_size_check(*, account: Account, width: int, height: int, dpr: float) -> None:
     limit = account.plan.max_dimension
     for name, value in (("width", width), ("height", height)):
@@ -120,6 +343,8 @@ def render_job_create(
     format: str,
     force: bool = False,
     webhook_url: str = "",
+    batch: Batch | None = None,
+    size_name: str = "",
 ) -> RenderJob:
     """One job for one request: a cache hit, a follower of an identical render in
     flight, or a new leader enqueued on its engine's queue."""
@@ -132,6 +357,8 @@ def render_job_create(
         cache_key=cache_key,
         format=format,
         webhook_url=webhook_url,
+        batch=batch,
+        size_name=size_name,
     )
     for _ in range(3):
         if not force:
