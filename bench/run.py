@@ -8,50 +8,37 @@ ratios within one run mean much; absolute times drift.
 2. Over HTTP through the farm (gunicorn 2 workers + one svg worker with 2 processes +
    Redis + PostgreSQL), 16 concurrent clients: cache miss, cache hit, and `/healthz` as
    the floor of the web stack.
-3. Placeholders (bench/placeholders.py), when present.
+3. The template pool (bench/templates.py): built-in `blog-post`, in-process and farm.
+4. Placeholders (bench/placeholders.py), when present.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_ENV = {
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/kiln",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "KILN_VAR_DIR": "/tmp/kiln-bench-var",
-    "DJANGO_SETTINGS_MODULE": "config.settings",
-    "WEB_ACCESS_LOG": "/dev/null",
-}
-os.environ.update(BENCH_ENV)
-
-import django  # noqa: E402
-
-django.setup()
-
 import cairosvg  # noqa: E402
-import redis  # noqa: E402
 import requests  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
-from accounts.models import Account, Plan  # noqa: E402
-from accounts.services import api_key_create  # noqa: E402
-from tests.support.processes import (  # noqa: E402
-    free_port,
-    service_env,
-    start_web,
-    start_worker,
+from bench.common import (  # noqa: E402
+    BENCH_ENV,
+    CONCURRENCY,
+    bench_account_key,
+    concurrent,
+    farm_env,
+    plain_cairosvg,
+    stats,
+    timed,
 )
+from tests.support.processes import free_port, start_web, start_worker  # noqa: E402
 from workers.rasterise import inspect_svg, render_svg  # noqa: E402
 
-CONCURRENCY = 16
+__all__ = ["BENCH_ENV", "CONCURRENCY", "concurrent", "stats", "timed"]
 
 
 def card_svg(fill: str = "#1d3557") -> str:
@@ -67,21 +54,6 @@ def card_svg(fill: str = "#1d3557") -> str:
     )
 
 
-def stats(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p95
-
-
-def timed(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def bench_in_process(n: int = 100) -> str:
     svg = card_svg().encode()
 
@@ -90,7 +62,8 @@ def bench_in_process(n: int = 100) -> str:
         render_svg(svg, format="png", width=1200, height=630)
 
     def baseline() -> None:
-        cairosvg.svg2png(bytestring=svg)
+        with plain_cairosvg():
+            cairosvg.svg2png(bytestring=svg)
 
     kiln_ms, base_ms = [], []
     for _ in range(n // 10):  # interleave to cancel drift
@@ -113,22 +86,9 @@ def bench_in_process(n: int = 100) -> str:
     )
 
 
-def concurrent(fn, n: int) -> list[float]:
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        return list(pool.map(lambda i: timed(lambda: fn(i), 1)[0], range(n)))
-
-
 def bench_http(misses: int = 160, hits: int = 800) -> str:
-    redis.Redis.from_url(BENCH_ENV["REDIS_URL"]).flushdb()
-    call_command("migrate", verbosity=0)
-    plan, _ = Plan.objects.get_or_create(
-        slug="bench",
-        defaults={"name": "Bench", "monthly_images": 10**9, "requests_per_minute": 10**9},
-    )
-    account, _ = Account.objects.get_or_create(slug="bench", defaults={"name": "B", "plan": plan})
-    _, key = api_key_create(account=account, name="bench")
-    env = service_env(**{k: v for k, v in BENCH_ENV.items() if k != "DJANGO_SETTINGS_MODULE"})
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    key = bench_account_key()
+    env = farm_env()
     port = free_port()
     web = start_web({**env, "WEB_CONCURRENCY": "2"}, name="bench-web", port=port)
     web_args_note = "gunicorn 2×4 threads"
@@ -186,7 +146,9 @@ def bench_http(misses: int = 160, hits: int = 800) -> str:
 
 
 def main() -> None:
-    sections = [bench_in_process(), bench_http()]
+    from bench import templates
+
+    sections = [bench_in_process(), bench_http(), templates.main()]
     try:
         from bench import placeholders
     except ImportError:

@@ -11,6 +11,8 @@ from django.utils.html import format_html
 from config.errors import KilnError
 from renders.models import Batch, Font, RenderJob, Template
 from renders.services import template_digest, template_save
+from workers.rasterise import RenderInputError
+from workers.templating import TemplateSourceError
 
 
 class TemplateAdminForm(forms.ModelForm):
@@ -114,8 +116,8 @@ class TemplateAdmin(admin.ModelAdmin):
             return "Save to see a preview."
         try:
             data = base64.b64encode(preview_png(obj)).decode()
-        except Exception as exc:  # the admin shows what went wrong instead of failing
-            return format_html("<pre style='color:#b00'>{}</pre>", str(exc))
+        except (KilnError, TemplateSourceError, RenderInputError) as exc:
+            return format_html("<pre style='color:#b00'>{}</pre>", getattr(exc, "message", exc))
         return format_html(
             '<img src="data:image/png;base64,{}" style="max-width:600px;border:1px solid #ccc">',
             data,
@@ -157,20 +159,48 @@ class BatchAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "account", "template_slug", "webhook_url", "created_at")
 
 
+class FontAdminForm(forms.ModelForm):
+    class Meta:
+        model = Font
+        fields = ("family", "file")
+
+    def clean(self):
+        """Refuse a file that is not a font before anything is stored."""
+        import tempfile
+        from pathlib import Path
+
+        from workers.fonts import font_file_face
+
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload is None or not hasattr(upload, "chunks"):
+            return cleaned
+        suffix = Path(upload.name).suffix.lower()
+        if suffix not in (".ttf", ".otf", ".woff2"):
+            raise forms.ValidationError("upload a .ttf, .otf or .woff2 file")
+        with tempfile.NamedTemporaryFile(suffix=suffix) as copy:
+            for chunk in upload.chunks():
+                copy.write(chunk)
+            copy.flush()
+            try:
+                face = font_file_face(copy.name, cleaned.get("family") or None)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        upload.seek(0)
+        cleaned["family"] = face.family
+        return cleaned
+
+
 @admin.register(Font)
 class FontAdmin(admin.ModelAdmin):
+    form = FontAdminForm
     list_display = ("family", "file", "uploaded_at")
     readonly_fields = ("uploaded_at",)
 
     def save_model(self, request, obj, form, change):
         from renders.fonts import font_upload_register
 
+        obj.family = form.cleaned_data["family"]
         super().save_model(request, obj, form, change)
-        try:
-            family = font_upload_register(obj)
-        except ValueError as exc:
-            obj.file.delete(save=False)
-            obj.delete()
-            self.message_user(request, f"Not a usable font: {exc}", level=messages.ERROR)
-            return
+        family = font_upload_register(obj)
         self.message_user(request, f"Font family '{family}' is available to templates.")

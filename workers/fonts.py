@@ -255,9 +255,9 @@ class Registry:
                 for path in sorted(Path(directory).rglob("*")):
                     if path.suffix.lower() in FONT_SUFFIXES:
                         try:
-                            register_font_file(str(path), registry=self)
+                            self.add(font_file_face(str(path)))
                         except ValueError:
-                            continue
+                            continue  # not a font: a directory may hold other files
             self._loaded = True
 
     def add(self, face: Face) -> None:
@@ -308,10 +308,9 @@ def available_families() -> list[str]:
     return sorted(REGISTRY.families)
 
 
-def register_font_file(
-    path: str, family: str | None = None, *, registry: Registry = REGISTRY
-) -> str:
-    """Add a TTF/OTF/TTC/WOFF2 file; returns its family. ValueError if it is not a font."""
+def font_file_face(path: str, family: str | None = None) -> Face:
+    """Read a TTF/OTF/TTC/WOFF2 file's family, weight and style; ValueError if it is not
+    a font HarfBuzz can shape with."""
     try:
         font = TTFont(path, fontNumber=0, lazy=True)
         names = font["name"]
@@ -319,22 +318,26 @@ def register_font_file(
         os2 = font.get("OS/2")
         weight = int(getattr(os2, "usWeightClass", 400) or 400)
         italic = bool(os2 and os2.fsSelection & 1) or bool(font["head"].macStyle & 2)
-        if "cmap" not in font or not (found or family):
-            raise ValueError("not a usable font: no character map or family name")
+        has_cmap = "cmap" in font
     except (TTLibError, KeyError, OSError, AssertionError, struct.error) as exc:
         raise ValueError(f"not a font file: {exc}") from None
     family = (family or found or "").strip()
-    weight = min(900, max(100, round(weight / 100) * 100))
-    face = Face(path, 0, family, weight, italic)
-    try:
-        face.hb_font  # noqa: B018 - fail now, not in the middle of a render
-    except Exception as exc:  # HarfBuzz raises plain errors for broken files
-        raise ValueError(f"not a font file: {exc}") from None
+    if not has_cmap or not family:
+        raise ValueError("not a usable font: no character map or no family name")
+    face = Face(path, 0, family, min(900, max(100, round(weight / 100) * 100)), italic)
+    if face.hb_font.face.glyph_count == 0:  # HarfBuzz reads garbage as an empty face
+        raise ValueError("not a font file: no glyphs")
+    return face
+
+
+def register_font_file(path: str, family: str | None = None) -> str:
+    """Make a font file available to templates; returns its family. ValueError if it is
+    not a font."""
+    face = font_file_face(path, family)
+    REGISTRY.load()
     with _lock:
-        if registry is REGISTRY:
-            REGISTRY.load()
-        registry.add(face)
-    return family
+        REGISTRY.add(face)
+    return face.family
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,16 +8,19 @@ even a check missed here cannot read a file or open a socket.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
 import zlib
+from collections import deque
 from dataclasses import dataclass
 
 import cairocffi
 import cairosvg.parser
 import cairosvg.surface
 import cairosvg.url
+from cairocffi.context import _encode_path
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from PIL import Image
@@ -132,6 +135,88 @@ def _fetch_inline_only(url: str, resource_type: str) -> bytes:
     if url.lower().startswith("data:"):
         return cairosvg.url.fetch(url, resource_type)
     raise RenderInputError("VALIDATION_FAILED", "svg references an external resource")
+
+
+# --- glyph paths: drawn from a cache, not re-parsed ---------------------------------------
+#
+# cairosvg parses path data in Python, point by point: for a text-heavy card that was
+# two thirds of the render. The text engine writes every glyph as `M x y` + a relative
+# tail that is the same string wherever that glyph appears at that size, so each tail is
+# parsed once into a cairo path and appended under a translation ever after. Any path
+# data not of that shape (or with markers) goes to cairosvg's own parser, unchanged.
+_GLYPH_PATH = re.compile(r"(?:M-?[\d.]+ -?[\d.]+[mlcqz\d .\-]*)+")
+_GLYPH = re.compile(r"M(-?[\d.]+) (-?[\d.]+)([^M]*)")
+_TAIL_TOKEN = re.compile(r"[mlcqz]|-?[\d.]+")
+_MARKERS = ("marker", "marker-start", "marker-mid", "marker-end")
+
+
+@functools.lru_cache(maxsize=65536)
+def _glyph_tail(tail: str):
+    """A relative tail as a cairo path starting at (0, 0): (cdata, keep-alive)."""
+    items: list[tuple[int, tuple[float, ...]]] = [(cairocffi.PATH_MOVE_TO, (0.0, 0.0))]
+    tokens = _TAIL_TOKEN.findall(tail)
+    x = y = start_x = start_y = 0.0
+    i, command = 0, ""
+    while i < len(tokens):
+        if tokens[i] in "mlcqz":
+            command = tokens[i]
+            i += 1
+            if command == "z":
+                items.append((cairocffi.PATH_CLOSE_PATH, ()))
+                x, y = start_x, start_y
+                continue
+        values = [float(v) for v in tokens[i : i + {"m": 2, "l": 2, "c": 6, "q": 4}[command]]]
+        i += len(values)
+        if command == "m":
+            x, y = x + values[0], y + values[1]
+            start_x, start_y = x, y
+            items.append((cairocffi.PATH_MOVE_TO, (x, y)))
+            command = "l"  # further pairs after a moveto are lines
+        elif command == "l":
+            x, y = x + values[0], y + values[1]
+            items.append((cairocffi.PATH_LINE_TO, (x, y)))
+        elif command == "c":
+            points = (x + values[0], y + values[1], x + values[2], y + values[3])
+            x, y = x + values[4], y + values[5]
+            items.append((cairocffi.PATH_CURVE_TO, (*points, x, y)))
+        else:  # quadratic → cubic: controls at 2/3 of the way to the quadratic control
+            qx, qy = x + values[0], y + values[1]
+            end_x, end_y = x + values[2], y + values[3]
+            items.append(
+                (
+                    cairocffi.PATH_CURVE_TO,
+                    (
+                        x + 2 / 3 * (qx - x),
+                        y + 2 / 3 * (qy - y),
+                        end_x + 2 / 3 * (qx - end_x),
+                        end_y + 2 / 3 * (qy - end_y),
+                        end_x,
+                        end_y,
+                    ),
+                )
+            )
+            x, y = end_x, end_y
+    return _encode_path(items)
+
+
+def _draw_path(surface, node) -> None:
+    d = node.get("d", "")
+    if any(node.get(name) for name in _MARKERS) or not _GLYPH_PATH.fullmatch(d):
+        return _cairosvg_path(surface, node)
+    node.vertices = deque()  # no markers to place
+    context = surface.context
+    pointer = context._pointer
+    for x, y, tail in _GLYPH.findall(d):
+        dx, dy = float(x), float(y)
+        path, _ = _glyph_tail(tail)
+        context.translate(dx, dy)
+        cairocffi.cairo.cairo_append_path(pointer, path)
+        context.translate(-dx, -dy)
+    return None
+
+
+_cairosvg_path = cairosvg.surface.TAGS["path"]
+cairosvg.surface.TAGS["path"] = _draw_path
 
 
 def render_svg(

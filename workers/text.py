@@ -390,6 +390,7 @@ def layout_text(
     if size <= 0 or float(width) <= 0:
         raise ValueError("text size and width must be positive")
     min_size = size if min_size is None else min(float(min_size), size)
+    chain = fallback_chain(str(family), int(weight), bool(italic))  # new after a font upload
     return _layout(
         str(text),
         float(width),
@@ -398,9 +399,7 @@ def layout_text(
         max(1, int(max_lines)),
         size,
         max(min_size, 1.0),
-        str(family),
-        int(weight),
-        bool(italic),
+        chain,
         float(line_height),
         float(letter_spacing),
         str(align),
@@ -417,9 +416,7 @@ def _layout(
     max_lines: int,
     size: float,
     min_size: float,
-    family: str,
-    weight: int,
-    italic: bool,
+    chain: tuple[Face, ...],
     line_height: float,
     spacing: float,
     align: str,
@@ -428,7 +425,6 @@ def _layout(
     text = _clean(text)
     if not text:
         return TextBox("", (), 0.0, 0.0, size, False)
-    chain = fallback_chain(family, weight, italic)
     words = _words(text, chain)
     base = 1 if get_base_level(text) == 1 else 0
 
