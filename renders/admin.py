@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html
 
 from config.errors import KilnError
