@@ -80,5 +80,13 @@ def test_embedded_default_serves_a_png(tmp_path):
         assert f"/v1/jobs/{job['id']}/image" in server.output()  # the access log has the line
         assert publishable not in server.output()
         assert publishable[8:] not in server.output()
+
+        # The built-in templates are there too, rendered in-process: an og:image URL.
+        card = requests.get(
+            f"http://127.0.0.1:{port}/og/blog-post.png?title=Embedded&api_key={publishable}",
+            timeout=60,
+        )
+        assert card.status_code == 200, card.text[:300]
+        assert Image.open(io.BytesIO(card.content)).size == (1200, 630)
     finally:
         server.stop()
