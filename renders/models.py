@@ -93,6 +93,7 @@ class RenderJob(models.Model):
         TEMPLATE = "template", "template"
         HTML = "html", "inline HTML"
         SCREENSHOT = "screenshot", "screenshot"
+        HTML_TEMPLATE = "html_template", "HTML template"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -10,5 +10,6 @@ urlpatterns = [
         views.OgImageView.as_view(),
         name="og-image",
     ),
+    path("render", views.RenderImageView.as_view(), name="render-image"),
     path("i/<str:token>", views.SignedImageView.as_view(), name="signed-image"),
 ]

@@ -194,10 +194,57 @@ class ImageCreateInputSerializer(TemplateRenderInputSerializer):
             raise serializers.ValidationError(
                 {"svg": ["give exactly one of 'svg', 'template' or 'html'"]}
             )
-        if sources[0] == "html":
-            raise serializers.ValidationError(
-                {"html": ["'html' renders are not available on this server yet"]}
-            )
+        if sources[0] == "html" and attrs["format"] == "svg":
+            raise serializers.ValidationError({"format": ["html renders to a raster or pdf"]})
         if sources[0] == "svg" and attrs["format"] == "svg":
             raise serializers.ValidationError({"format": ["inline svg renders to a raster or pdf"]})
         return attrs
+
+
+class CookieSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=256)
+    value = StrictCharField(max_length=4096, allow_blank=True, trim_whitespace=False)
+    domain = StrictCharField(max_length=256, required=False)
+    path = StrictCharField(max_length=1024, required=False)
+
+
+class ScreenshotInputSerializer(serializers.Serializer):
+    """POST /v1/screenshots (JSON) and GET /render (query string)."""
+
+    url = StrictCharField(max_length=2048)
+    width = serializers.IntegerField(min_value=1, default=1440)
+    height = serializers.IntegerField(min_value=1, default=788)
+    dpr = serializers.FloatField(min_value=1, max_value=3, default=2)
+    format = serializers.ChoiceField(choices=sorted(FORMAT_ALIASES), default="jpeg")
+    quality = serializers.IntegerField(min_value=1, max_value=100, default=80)
+    selector = StrictCharField(max_length=500, required=False, default="")
+    full_page = serializers.BooleanField(default=False)
+    wait_for = StrictCharField(max_length=500, required=False, default="")
+    delay_ms = serializers.IntegerField(min_value=0, max_value=10_000, default=0)
+    scheme = serializers.ChoiceField(choices=["", "light", "dark"], default="")
+    headers = serializers.DictField(
+        child=StrictCharField(max_length=4096, trim_whitespace=False), required=False
+    )
+    cookies = CookieSerializer(many=True, required=False)
+    digest = StrictCharField(max_length=40, required=False, default="")
+    force = serializers.BooleanField(default=False)
+    project = serializers.SlugField(required=False)
+    webhook_url = serializers.URLField(required=False, max_length=2000)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["async"] = serializers.BooleanField(default=False)
+        return fields
+
+    def validate_format(self, value: str) -> str:
+        return FORMAT_ALIASES[value]
+
+    def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 30:
+            raise serializers.ValidationError("at most 30 headers")
+        for name in value:
+            if not name or any(c in name for c in ":\r\n ") or len(name) > 256:
+                raise serializers.ValidationError(f"bad header name {name[:40]!r}")
+            if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
+                raise serializers.ValidationError(f"header {name!r} cannot be set")
+        return value

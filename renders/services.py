@@ -95,6 +95,169 @@ def svg_render_create(
     )
 
 
+BROWSER_FORMATS = ("jpeg", "png", "webp", "pdf")
+MAX_HTML_BYTES = 2_000_000
+# Headers and cookies of a screenshot are credentials: they are kept in the cache (Redis
+# in the farm) for the job's worker, never in the job row, the logs or the cache key.
+SECRETS_TTL = 3600
+
+
+def iso_week(now=None) -> str:
+    """The default screenshot digest: the same URL is re-rendered once a week."""
+    year, week, _ = (now or timezone.now()).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _secrets_name(cache_key: str) -> str:
+    return f"render-secrets:{cache_key}"
+
+
+def render_secrets_get(*, job: RenderJob) -> dict[str, Any]:
+    """The headers and cookies a screenshot job was submitted with ({} if none)."""
+    if not job.params.get("credentials"):
+        return {}
+    found = cache.get(_secrets_name(job.cache_key))
+    if found is None:
+        raise RenderInputError(
+            "VALIDATION_FAILED", "the job's headers/cookies expired before it ran; submit again"
+        )
+    return found
+
+
+def _credentials_digest(headers: dict[str, str], cookies: list[dict[str, str]]) -> str:
+    """A keyed digest of headers and cookies: two requests with the same credentials share
+    a cache entry, and the key reveals nothing about them."""
+    import hashlib
+    import hmac
+    import json
+
+    canonical = json.dumps({"h": headers, "c": cookies}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def target_url_check(url: str) -> str:
+    """http(s) only, allowed host, no private address literal: refused before queueing.
+    The browser's request guard checks every request again at connect time."""
+    from workers.address_guard import BlockedAddress, check_url, policy_from_settings
+
+    try:
+        check_url(url, policy_from_settings())
+    except BlockedAddress as exc:
+        raise KilnError(exc.code, exc.message, details={"url": [exc.message]}) from None
+    return url.strip()
+
+
+def screenshot_render_create(
+    *,
+    account: Account,
+    project: Project | None,
+    url: str,
+    forwarded: dict[str, str] | None = None,
+    width: int = 1440,
+    height: int = 788,
+    dpr: float = 2,
+    format: str = "jpeg",
+    quality: int = 80,
+    selector: str = "",
+    full_page: bool = False,
+    wait_for: str = "",
+    delay_ms: int = 0,
+    scheme: str = "",
+    headers: dict[str, str] | None = None,
+    cookies: list[dict[str, str]] | None = None,
+    digest: str = "",
+    force: bool = False,
+    webhook_url: str = "",
+) -> RenderJob:
+    """Screenshot a page on the `browser` queue. Query params the caller forwards are
+    appended to the target URL (and so are part of the cache key)."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    url = target_url_check(url)
+    if forwarded:
+        parts = urlsplit(url)
+        extra = urlencode(sorted(forwarded.items()))
+        url = urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
+    output_size_check(account=account, width=width, height=height, dpr=dpr)
+    headers, cookies = headers or {}, cookies or []
+    spec = {
+        "url": url,
+        "width": width,
+        "height": height,
+        "dpr": round(float(dpr), 2),
+        "format": format,
+        "quality": quality if format in ("jpeg", "webp") else None,
+        "selector": selector,
+        "full_page": full_page,
+        "wait_for": wait_for,
+        "delay_ms": delay_ms,
+        "scheme": scheme,
+        "digest": digest or iso_week(),
+        "credentials": _credentials_digest(headers, cookies) if headers or cookies else "",
+    }
+    if spec["credentials"]:
+        cache.set(
+            _secrets_name(render_cache_key(kind=RenderJob.Kind.SCREENSHOT, spec=spec)),
+            {"headers": headers, "cookies": cookies},
+            timeout=SECRETS_TTL,
+        )
+    return render_job_create(
+        account=account,
+        project=project,
+        kind=RenderJob.Kind.SCREENSHOT,
+        spec=spec,
+        format=format,
+        force=force,
+        webhook_url=webhook_url,
+    )
+
+
+def html_render_create(
+    *,
+    account: Account,
+    project: Project | None,
+    html: str,
+    width: int | None = None,
+    height: int | None = None,
+    format: str = "png",
+    quality: int = 90,
+    dpr: float = 1,
+    background: str | None = None,
+    force: bool = False,
+    webhook_url: str = "",
+) -> RenderJob:
+    """Render inline HTML in the browser pool (Audome-style: width, height, format,
+    quality, background or transparent)."""
+    if len(html.encode()) > MAX_HTML_BYTES:
+        raise KilnError("TOO_LARGE", f"html is larger than {MAX_HTML_BYTES} bytes")
+    width, height = width or 1200, height or 630
+    output_size_check(account=account, width=width, height=height, dpr=dpr)
+    transparent = background == "transparent"
+    if transparent and format == "jpeg":
+        format = "png"  # JPEG has no alpha
+    if format == "svg":
+        raise KilnError("VALIDATION_FAILED", "html renders to png, jpeg, webp or pdf")
+    spec = {
+        "html": html,
+        "width": width,
+        "height": height,
+        "dpr": round(float(dpr), 2),
+        "format": format,
+        "quality": quality if format in ("jpeg", "webp") else None,
+        "background": None if transparent else background,
+        "transparent": transparent,
+    }
+    return render_job_create(
+        account=account,
+        project=project,
+        kind=RenderJob.Kind.HTML,
+        spec=spec,
+        format=format,
+        force=force,
+        webhook_url=webhook_url,
+    )
+
+
 TEMPLATE_OUTPUT_FORMATS = ("png", "jpeg", "webp", "pdf", "svg")
 
 
@@ -157,8 +320,8 @@ def template_render_spec(
     font: str | None = None,
 ) -> dict[str, Any]:
     """The canonical, validated request for a template render (what the cache key hashes)."""
-    if template.engine != Template.Engine.SVG:
-        raise KilnError("VALIDATION_FAILED", "html templates need the browser pool (not yet)")
+    if template.engine == Template.Engine.HTML and format == "svg":
+        raise KilnError("VALIDATION_FAILED", "html templates render to png, jpeg, webp or pdf")
     if format not in TEMPLATE_OUTPUT_FORMATS:
         raise KilnError(
             "VALIDATION_FAILED",
@@ -207,7 +370,11 @@ def template_render_create(
     return render_job_create(
         account=account,
         project=project,
-        kind=RenderJob.Kind.TEMPLATE,
+        kind=(
+            RenderJob.Kind.HTML_TEMPLATE
+            if template.engine == Template.Engine.HTML
+            else RenderJob.Kind.TEMPLATE
+        ),
         spec=spec,
         format=spec["format"],
         force=force,
@@ -261,10 +428,6 @@ def template_save(
 
     for name, value in fields.items():
         setattr(template, name, value)
-    if template.engine != Template.Engine.SVG:
-        raise KilnError(
-            "VALIDATION_FAILED", "engine must be 'svg' (html arrives with the browser pool)"
-        )
     schema_check(template.param_schema)
     font_check(template.default_font)
     sample = params_validate(
@@ -283,9 +446,10 @@ def template_save(
                 family=template.default_font,
             ),
         )
-        from workers.rasterise import inspect_svg
+        if template.engine == Template.Engine.SVG:
+            from workers.rasterise import inspect_svg
 
-        inspect_svg(svg.encode())
+            inspect_svg(svg.encode())  # html output is guarded in the browser instead
     except TemplateSourceError as exc:
         raise KilnError(
             "VALIDATION_FAILED",

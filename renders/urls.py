@@ -14,6 +14,7 @@ urlpatterns = [
         views.TemplatePreviewApi.as_view(),
         name="template-preview",
     ),
+    path("screenshots", views.ScreenshotCreateApi.as_view(), name="screenshot-create"),
     path("sizes", views.SizesApi.as_view(), name="sizes"),
     path("sign", views.SignApi.as_view(), name="sign"),
     path("batches", views.BatchCreateApi.as_view(), name="batch-create"),

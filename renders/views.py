@@ -41,6 +41,7 @@ from renders.selectors import (
 from renders.serializers import (
     BatchCreateInputSerializer,
     ImageCreateInputSerializer,
+    ScreenshotInputSerializer,
     SignInputSerializer,
     TemplateRenderInputSerializer,
     TemplateWriteInputSerializer,
@@ -49,7 +50,9 @@ from renders.serializers import (
 )
 from renders.services import (
     batch_create,
+    html_render_create,
     render_job_create,
+    screenshot_render_create,
     svg_render_create,
     template_render_create,
     template_render_spec,
@@ -188,6 +191,17 @@ class ImageCreateApi(KilnAPIView):
         if "template" in data:
             template = template_get(api_key=request.auth, project=project, slug=data["template"])
             job = template_render_create(template=template, **common, **template_options(data))
+        elif "html" in data:
+            job = html_render_create(
+                html=data["html"],
+                width=data.get("width"),
+                height=data.get("height"),
+                format=data["format"],
+                quality=data["quality"],
+                dpr=data["dpr"],
+                background=data.get("background"),
+                **common,
+            )
         else:
             job = svg_render_create(
                 svg=data["svg"],
@@ -532,6 +546,11 @@ def render_for_image_route(
         spec=spec,
         format=spec["format"],
     )
+    return image_when_done(request, job)
+
+
+def image_when_done(request: Request, job: RenderJob) -> HttpResponse:
+    """An image route's answer: the bytes once rendered, or the job's error."""
     job = render_job_wait(job=job, timeout=settings.KILN_SYNC_TIMEOUT)
     if not job.is_finished:
         raise KilnError(
@@ -622,3 +641,66 @@ class SignedImageView(PublicImageView):
     def get(self, request: Request, token: str) -> HttpResponse:
         api_key, wanted = signed_token_read(token)
         return render_for_image_route(request, api_key=api_key, wanted=wanted, from_query=False)
+
+
+# --- screenshots --------------------------------------------------------------------------
+
+
+def screenshot_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The render options of a validated ScreenshotInputSerializer."""
+    names = ("url", "width", "height", "dpr", "format", "quality", "selector", "full_page")
+    names += ("wait_for", "delay_ms", "scheme", "headers", "cookies", "digest", "force")
+    options = {name: data[name] for name in names if name in data}
+    options["cookies"] = [dict(cookie) for cookie in data.get("cookies", [])]
+    return options
+
+
+class ScreenshotCreateApi(KilnAPIView):
+    def post(self, request: Request) -> Response | HttpResponse:
+        serializer = ScreenshotInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = project_for_key(api_key=request.auth, slug=data.get("project"))
+        job = screenshot_render_create(
+            account=request.user,
+            project=project,
+            webhook_url=data.get("webhook_url", ""),
+            **screenshot_options(data),
+        )
+        return job_answer(request, job, async_mode=data["async"])
+
+
+RENDER_RESERVED = {"api_key", *ScreenshotInputSerializer().fields} - {"headers", "cookies"}
+
+
+class RenderImageView(PublicImageView):
+    """GET /render?url=…: a screenshot for <img src>. Needs a key unless the operator
+    names an account for public renders (KILN_RENDER_PUBLIC_ACCOUNT). Query params Kiln
+    does not know are forwarded to the target URL."""
+
+    def get(self, request: Request) -> HttpResponse:
+        from accounts.models import Account
+
+        account = request.user if request.auth is not None else None
+        if account is None:
+            slug = settings.KILN_RENDER_PUBLIC_ACCOUNT
+            account = Account.objects.filter(slug=slug).first() if slug else None
+            if account is None:
+                raise KilnError("UNAUTHORIZED", "pass ?api_key= (a publishable key will do)")
+        query = request.query_params
+        known = {k: query[k] for k in query if k in RENDER_RESERVED and k != "api_key"}
+        forwarded = {k: query[k] for k in query if k not in RENDER_RESERVED}
+        if "headers" in query or "cookies" in query:
+            raise KilnError("VALIDATION_FAILED", "headers and cookies only in POST /v1/screenshots")
+        serializer = ScreenshotInputSerializer(data=known)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = (
+            project_for_key(api_key=request.auth, slug=data.get("project"))
+            if request.auth is not None
+            else None
+        )
+        job = screenshot_render_create(
+            account=account, project=project, forwarded=forwarded, **screenshot_options(data)
+        )
+        return image_when_done(request, job)

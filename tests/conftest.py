@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import AccountFactory, api_key_for
+from tests.support.fixture_http import FixtureServer
 from tests.support.processes import STARTED, service_env, start_worker
 
 
@@ -69,11 +70,27 @@ def test_database_name(django_db_setup, django_db_blocker) -> str:
 
 
 @pytest.fixture(scope="session")
-def farm_worker(test_database_name):
+def page_server():
+    """A local site for screenshots: the one loopback endpoint the farm may reach."""
+    server = FixtureServer("127.0.0.1").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def farm_worker(test_database_name, page_server):
     """One real Celery worker consuming every queue, on the test database and Redis."""
-    worker = start_worker(service_env(test_database_name), name="farm")
+    env = service_env(test_database_name, KILN_TEST_GUARD_ENDPOINTS=page_server.endpoint)
+    worker = start_worker(env, name="farm")
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def page_site(page_server, settings):
+    """page_server, reachable from this process too (the request-time URL check)."""
+    settings.KILN_GUARD_TEST_ENDPOINTS = [page_server.endpoint]
+    return page_server
 
 
 @pytest.fixture

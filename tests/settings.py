@@ -15,4 +15,10 @@ os.environ.setdefault("KILN_VAR_DIR", "/tmp/kiln-test-var")
 
 from config.settings import *  # noqa: F403
 
+# Test fixture servers the farm's processes may reach (exact address:port pairs; see
+# workers/address_guard.py). Only this test settings module reads it from the environment.
+KILN_GUARD_TEST_ENDPOINTS = [
+    e for e in os.environ.get("KILN_TEST_GUARD_ENDPOINTS", "").split(",") if e
+]
+
 os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 - whitenoise wants it to exist

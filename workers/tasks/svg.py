@@ -19,6 +19,15 @@ def render_svg_spec(job: RenderJob) -> RenderedImage:
 
 def render_template_spec(job: RenderJob) -> RenderedImage:
     spec = job.params
+    svg = template_document(spec)
+    if spec["format"] == "svg":
+        return RenderedImage(svg.encode(), "svg", spec["width"], spec["height"])
+    return _rasterise(svg.encode(), spec)
+
+
+def template_document(spec: dict) -> str:
+    """A template job's document (SVG, or HTML for the browser pool), rendered from the
+    template version the job was made for."""
     template = Template.objects.filter(id=spec["template_id"]).first()
     if template is None:
         raise RenderInputError("NOT_FOUND", f"template '{spec['template']}' was deleted")
@@ -32,12 +41,9 @@ def render_template_spec(job: RenderJob) -> RenderedImage:
         fetch_image=fetch_param_image,
     )
     try:
-        svg = render_template_svg(template.source, spec["params"], context)
+        return render_template_svg(template.source, spec["params"], context)
     except TemplateSourceError as exc:
         raise RenderInputError("RENDER_FAILED", exc.message) from None
-    if spec["format"] == "svg":
-        return RenderedImage(svg.encode(), "svg", spec["width"], spec["height"])
-    return _rasterise(svg.encode(), spec)
 
 
 def fetch_param_image(url: str) -> tuple[str, bytes]:
