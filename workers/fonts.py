@@ -377,3 +377,21 @@ def glyph_lookup(
     """Which face draws `char` when set in `family` (None: no font on this machine has it)."""
     chain = fallback_chain(family, weight, italic)
     return face_for_char(chain, ord(char[0]), ord(char[1]) if len(char) > 1 else None)
+
+
+def font_face_css(family: str) -> str:
+    """@font-face rules (data: URLs) for a family that is not installed system-wide (an
+    upload or KILN_FONT_DIRS), so HTML in the browser can use it; "" for system fonts."""
+    REGISTRY.load()
+    rules = []
+    for (weight, italic), face in sorted(REGISTRY.families.get(family, {}).items()):
+        if face.path.startswith("/usr/share/fonts/"):
+            continue
+        data = base64.b64encode(Path(face.path).read_bytes()).decode()
+        name = family.replace("\\", "").replace('"', "")
+        rules.append(
+            f'@font-face{{font-family:"{name}";font-weight:{weight};'
+            f"font-style:{'italic' if italic else 'normal'};"
+            f"src:url(data:font/ttf;base64,{data})}}"
+        )
+    return "".join(rules)

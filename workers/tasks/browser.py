@@ -4,6 +4,7 @@ Chromium pool of workers/browser.py."""
 from celery import shared_task
 from django.conf import settings
 
+from renders.fonts import uploaded_fonts_register
 from renders.models import RenderJob
 from renders.services import render_secrets_get
 from workers.jobs import run_render_job
@@ -38,8 +39,14 @@ def html_spec_render(job: RenderJob) -> RenderedImage:
 
 
 def html_template_spec_render(job: RenderJob) -> RenderedImage:
+    from workers.fonts import font_face_css
+
     spec = job.params
-    return _render_html(template_document(spec), {**spec, "transparent": not spec["background"]})
+    uploaded_fonts_register()
+    fonts = font_face_css(spec["font"])  # uploaded families; bundled ones are system fonts
+    # Appended, not prepended: anything before a doctype would switch on quirks mode.
+    document = template_document(spec) + (f"<style>{fonts}</style>" if fonts else "")
+    return _render_html(document, {**spec, "transparent": not spec["background"]})
 
 
 def _render_html(html: str, spec: dict) -> RenderedImage:
@@ -47,7 +54,7 @@ def _render_html(html: str, spec: dict) -> RenderedImage:
 
     if spec.get("background") and not spec.get("transparent"):
         # The page's own background wins; this only fills what the page leaves empty.
-        html = f"<style>html{{background:{spec['background']}}}</style>{html}"
+        html = f"{html}<style>:where(html){{background:{spec['background']}}}</style>"
     return render_html(
         html,
         width=spec["width"],
