@@ -36,6 +36,14 @@ logger = logging.getLogger(__name__)
 Status = RenderJob.Status
 
 
+def output_background(background: str | None, format: str) -> tuple[str | None, str]:
+    """(background, format) as rendered: `transparent` is no background, and forces PNG
+    where JPEG was asked (JPEG has no alpha)."""
+    if background != "transparent":
+        return background, format
+    return None, "png" if format == "jpeg" else format
+
+
 def svg_render_create(
     *,
     account: Account,
@@ -71,10 +79,7 @@ def svg_render_create(
             details={"width": ["required for this svg"], "height": ["required for this svg"]},
         )
     output_size_check(account=account, width=width, height=height, dpr=dpr)
-    if background == "transparent":
-        background = None
-        if format == "jpeg":
-            format = "png"  # JPEG has no alpha: transparency forces PNG
+    background, format = output_background(background, format)
     spec = {
         "svg": svg,
         "width": width,
@@ -233,8 +238,7 @@ def html_render_create(
     width, height = width or 1200, height or 630
     output_size_check(account=account, width=width, height=height, dpr=dpr)
     transparent = background == "transparent"
-    if transparent and format == "jpeg":
-        format = "png"  # JPEG has no alpha
+    background, format = output_background(background, format)
     if format == "svg":
         raise KilnError("VALIDATION_FAILED", "html renders to png, jpeg, webp or pdf")
     spec = {
@@ -244,7 +248,7 @@ def html_render_create(
         "dpr": round(float(dpr), 2),
         "format": format,
         "quality": quality if format in ("jpeg", "webp") else None,
-        "background": None if transparent else background,
+        "background": background,
         "transparent": transparent,
     }
     return render_job_create(
@@ -335,10 +339,7 @@ def template_render_spec(
     family = font_check(font or template.default_font)
     width, height = size_resolve(template=template, size=size, width=width, height=height)
     output_size_check(account=account, width=width, height=height, dpr=dpr)
-    if background == "transparent":
-        background = None
-        if format == "jpeg":
-            format = "png"
+    background, format = output_background(background, format)
     return {
         "template_id": template.id,
         "template": template.slug,
