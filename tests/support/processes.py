@@ -147,7 +147,7 @@ def start_web(env: dict[str, str], *, name: str, port: int) -> Process:
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "1",
+            env.get("WEB_CONCURRENCY", "1"),  # tests: one; the bench asks for two
             "--threads",
             "4",
             "--timeout",
