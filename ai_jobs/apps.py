@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class AiJobsConfig(AppConfig):
-    """Async AI images (SPEC §8): models and providers arrive with the AI issue."""
+    """Async AI images (SPEC §8): AiJob, providers (Replicate), /ai routes, <ai-img>."""
 
     name = "ai_jobs"
     default_auto_field = "django.db.models.BigAutoField"

@@ -26,7 +26,12 @@ app.conf.task_routes = {
     # Periodic upkeep is light and rare: it shares the webhooks pool.
     "workers.tasks.maintenance.*": {"queue": "webhooks"},
 }
-app.conf.imports = ("workers.tasks.svg", "workers.tasks.maintenance")
+app.conf.imports = (
+    "workers.tasks.svg",
+    "workers.tasks.browser",
+    "workers.tasks.ai",
+    "workers.tasks.maintenance",
+)
 app.conf.beat_schedule = {
     "requeue-stale-jobs": {
         "task": "workers.tasks.maintenance.requeue_stale_jobs",
@@ -35,5 +40,12 @@ app.conf.beat_schedule = {
     "expire-render-cache": {
         "task": "workers.tasks.maintenance.expire_render_cache",
         "schedule": crontab(minute=17),
+    },
+    # AI jobs whose webhook never came are polled; jobs past their maximum age fail.
+    # Read from the environment directly (same variable and default as
+    # settings.KILN_AI_POLL_INTERVAL): this module is imported while settings load.
+    "poll-ai-jobs": {
+        "task": "workers.tasks.ai.poll_ai_jobs",
+        "schedule": float(os.environ.get("KILN_AI_POLL_INTERVAL") or 30),
     },
 }

@@ -210,6 +210,27 @@ KILN_ALLOWED_HOSTS = env.list("KILN_ALLOWED_HOSTS", default=[])
 # a trusted LAN or local tests: the default refuses them.
 KILN_ALLOW_PRIVATE_TARGETS = env.bool("KILN_ALLOW_PRIVATE_TARGETS", default=False)
 
+# --- AI images (ai_jobs, queue ai) ------------------------------------------------------------
+KILN_AI_PROVIDER = env.str("KILN_AI_PROVIDER", default="replicate")
+KILN_AI_DEFAULT_MODEL = env.str("KILN_AI_DEFAULT_MODEL", default="black-forest-labs/flux-schnell")
+# Ask the provider about a job when no webhook has arrived for this many seconds.
+KILN_AI_POLL_AFTER = env.int("KILN_AI_POLL_AFTER", default=60)
+# How often beat runs the poller (seconds).
+KILN_AI_POLL_INTERVAL = env.float("KILN_AI_POLL_INTERVAL", default=30.0)
+# A job not finished this long after it was queued fails: nothing stays pending forever.
+KILN_AI_MAX_AGE = env.int("KILN_AI_MAX_AGE", default=900)
+# Largest provider output Kiln downloads, and how long the download may take.
+KILN_AI_MAX_OUTPUT_BYTES = env.int("KILN_AI_MAX_OUTPUT_BYTES", default=20_000_000)
+KILN_AI_DOWNLOAD_TIMEOUT = env.float("KILN_AI_DOWNLOAD_TIMEOUT", default=30.0)
+# Timeout of each call to the provider's API (seconds).
+KILN_AI_PROVIDER_TIMEOUT = env.float("KILN_AI_PROVIDER_TIMEOUT", default=30.0)
+# Provider webhooks older (or further in the future) than this are refused (seconds).
+KILN_AI_WEBHOOK_TOLERANCE = env.int("KILN_AI_WEBHOOK_TOLERANCE", default=300)
+REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
+REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
+# whsec_… from Replicate's account settings; empty = fetched once from the API.
+REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
+
 # --- security ---------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -245,5 +266,11 @@ KILN_READYZ_WORKER_TIMEOUT = env.float("KILN_READYZ_WORKER_TIMEOUT", default=1.0
 # Keep render buffers in the heap between renders (workers/memory.py): ~40% faster renders.
 KILN_KEEP_RENDER_BUFFERS = env.bool("KILN_KEEP_RENDER_BUFFERS", default=True)
 
+# Placeholders (SPEC §7): larger requested sides are clamped to this many pixels.
+KILN_PLACEHOLDER_MAX = env.int("KILN_PLACEHOLDER_MAX", default=2048)
+
 # Text engine: extra font directories (colon-separated), scanned once per process.
 KILN_FONT_DIRS = [d for d in env.str("KILN_FONT_DIRS", default="").split(":") if d]
+# GET /render without a key: the slug of the account such renders are billed to (empty:
+# a key is required).
+KILN_RENDER_PUBLIC_ACCOUNT = env.str("KILN_RENDER_PUBLIC_ACCOUNT", default="")

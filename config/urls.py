@@ -10,7 +10,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include("renders.urls")),
+    path("ai", include("ai_jobs.urls")),
     path("", include("renders.public_urls")),
+    path("", include("renders.placeholder_urls")),  # last: /{w}x{h} sits at the root
 ]
 
 
