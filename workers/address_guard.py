@@ -14,7 +14,11 @@ that "may Kiln talk to this?" has exactly one answer. The guard owns:
 - the address policy: loopback, private, link-local, CGNAT, multicast, reserved,
   documentation/benchmark ranges and IPv6 forms embedding such an IPv4 are refused unless
   the operator sets `KILN_ALLOW_PRIVATE_TARGETS`; cloud metadata endpoints are refused
-  even then (allowing a LAN is not allowing the instance's credentials).
+  even then (allowing a LAN is not allowing the instance's credentials);
+- exempt endpoints: exact `address:port` pairs let past the address policy (never cloud
+  metadata). Only tests set them (`KILN_GUARD_TEST_ENDPOINTS`, deliberately not read from
+  the environment), so a fixture server on 127.0.0.1:PORT can be reached while every
+  other loopback address and port, in every spelling, stays refused.
 
 Callers must connect to the addresses `resolve_and_check` returned and never resolve the
 name again: a second lookup could answer differently (DNS rebinding). `workers.fetch`
@@ -158,10 +162,32 @@ class GuardPolicy:
 
     allow_private: bool = False
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    # Exact (address, port) pairs exempt from the address policy: test fixture servers.
+    # Given as "127.0.0.1:8080" / "[::1]:8080" or (address, port); stored as
+    # (ipaddress object, int) so every spelling of the address compares equal.
+    exempt_endpoints: frozenset[tuple[IPAddress, int]] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         # frozen: normalising in place needs object.__setattr__.
         object.__setattr__(self, "allowed_hosts", _normalise_allowed(self.allowed_hosts))
+        object.__setattr__(
+            self, "exempt_endpoints", frozenset(_endpoint(e) for e in self.exempt_endpoints)
+        )
+
+
+def _endpoint(entry: str | tuple[object, object]) -> tuple[IPAddress, int]:
+    """("127.0.0.1", 8080), "127.0.0.1:8080" or "[::1]:8080" → (IP address, port). Only
+    IP literals: an exemption names the endpoint connected to, never a DNS name."""
+    if isinstance(entry, str):
+        address, sep, port = entry.strip().rpartition(":")
+        if not sep:
+            raise ValueError(f"exempt endpoint {entry!r} must be address:port")
+        entry = (address.strip("[]"), port)
+    address, port = entry
+    try:
+        return ipaddress.ip_address(str(address)), int(str(port))
+    except ValueError:
+        raise ValueError(f"exempt endpoint {entry!r} must be an IP address and a port") from None
 
 
 def policy_from_settings() -> GuardPolicy:
@@ -178,15 +204,23 @@ def policy_from_settings() -> GuardPolicy:
     try:
         allow_private = bool(getattr(settings, "KILN_ALLOW_PRIVATE_TARGETS", False))
         hosts = getattr(settings, "KILN_ALLOWED_HOSTS", None) or []
+        # Tests only: config/settings.py never defines it, so no environment can set it.
+        exempt = getattr(settings, "KILN_GUARD_TEST_ENDPOINTS", None) or []
     except ImproperlyConfigured:
         # Plain Python with no Django settings at all: the strict default.
         return GuardPolicy()
     if isinstance(hosts, str):
         hosts = hosts.split(",")
     try:
-        return GuardPolicy(allow_private=allow_private, allowed_hosts=frozenset(hosts))
+        return GuardPolicy(
+            allow_private=allow_private,
+            allowed_hosts=frozenset(hosts),
+            exempt_endpoints=frozenset(exempt),
+        )
     except BlockedAddress as exc:
         raise ImproperlyConfigured(f"KILN_ALLOWED_HOSTS: {exc.message}") from None
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"KILN_GUARD_TEST_ENDPOINTS: {exc}") from None
 
 
 # --- host parsing ---------------------------------------------------------------------
@@ -350,8 +384,19 @@ def _refuse(host: str, reason: str) -> BlockedAddress:
     return BlockedAddress(FORBIDDEN_ADDRESS, f"forbidden_address:{host}", host=host, reason=reason)
 
 
-def _check_literal_or_name(host: str, ip: IPAddress | None, policy: GuardPolicy) -> None:
+def _is_exempt(ip: IPAddress, port: int, policy: GuardPolicy) -> bool:
+    if (ip, port) not in policy.exempt_endpoints:
+        return False
+    # Metadata stays refused whatever a test setting says (as with allow_private).
+    return not any(c in METADATA_ADDRESSES for c in (ip, *_embedded_ipv4(ip)))
+
+
+def _check_literal_or_name(
+    host: str, ip: IPAddress | None, policy: GuardPolicy, port: int | None = None
+) -> None:
     if ip is not None:
+        if port is not None and _is_exempt(ip, port, policy):
+            return
         reason = forbidden_reason(ip, policy)
         if reason is not None:
             raise _refuse(host, reason)
@@ -394,7 +439,7 @@ def check_url(url: str, policy: GuardPolicy) -> tuple[str, str, int]:
     if port in BAD_PORTS:
         raise BlockedAddress(VALIDATION_FAILED, f"port_not_allowed:{port}")
     _check_allowed(host, policy)
-    _check_literal_or_name(host, ip, policy)
+    _check_literal_or_name(host, ip, policy, port)
     return scheme, host, port
 
 
@@ -408,7 +453,7 @@ def resolve_and_check(host: str, port: int, policy: GuardPolicy) -> list[str]:
     """
     name, ip = _parse_host(host)
     _check_allowed(name, policy)
-    _check_literal_or_name(name, ip, policy)
+    _check_literal_or_name(name, ip, policy, port)
     if ip is not None:
         return [str(ip)]
     try:
@@ -424,7 +469,7 @@ def resolve_and_check(host: str, port: int, policy: GuardPolicy) -> list[str]:
             resolved = ipaddress.ip_address(text.split("%", 1)[0])
         except ValueError:
             raise _refuse(name, f"unparseable answer {text!r}") from None
-        reason = forbidden_reason(resolved, policy)
+        reason = None if _is_exempt(resolved, port, policy) else forbidden_reason(resolved, policy)
         if reason is not None:
             raise _refuse(name, reason)
         if text not in addresses:

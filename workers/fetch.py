@@ -105,6 +105,9 @@ class FetchResult:
     content_type: str
     content: bytes
     headers: dict[str, str]
+    # Every header line as received (lowercase names, repeats kept): Set-Cookie cannot be
+    # joined with ", " like the others, and the browser pool hands cookies on to a page.
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
 
 # --- deadline -------------------------------------------------------------------------
@@ -252,6 +255,7 @@ class _Hop:
     headers: dict[str, str]
     content: bytes
     location: str | None
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
 
 def _request_target(url: str) -> str:
@@ -359,7 +363,8 @@ def _fetch_pinned(
                         raise deadline.expired_error()
                     if response.length:
                         raise FetchError(UPSTREAM_FAILED, f"{host} ended the response early")
-                return _Hop(response.status, response_headers, content, location)
+                raw_headers = tuple((k.lower(), v) for k, v in response.getheaders())
+                return _Hop(response.status, response_headers, content, location, raw_headers)
             except (OSError, http.client.HTTPException) as exc:
                 if watchdog.fired or isinstance(exc, TimeoutError):
                     raise deadline.expired_error() from None
@@ -492,6 +497,8 @@ def guarded_fetch(
     allowed_types: tuple[str, ...] | None = None,
     max_redirects: int = 5,
     policy: GuardPolicy | None = None,
+    follow_redirects: bool = True,
+    raise_for_status: bool = True,
 ) -> FetchResult:
     """Fetch `url` through the address guard. See the module docstring for the errors.
 
@@ -500,6 +507,10 @@ def guarded_fetch(
     301/302 after a POST) continue as GET without the body; credentials (Authorization,
     Cookie) are dropped when a redirect leaves the origin. `allowed_types` are
     Content-Type prefixes such as `("image/",)`; image responses are also sniffed.
+
+    For a client that handles responses itself (the browser pool): `follow_redirects=False`
+    returns a redirect as the result (its `location` header unchecked: the caller must
+    guard it), and `raise_for_status=False` returns error statuses instead of raising.
     """
     method = method.upper()
     if not method or any(c not in _METHOD_CHARS for c in method):
@@ -531,7 +542,17 @@ def guarded_fetch(
             max_bytes=max_bytes,
             deadline=deadline,
         )
-        if hop.status in REDIRECT_STATUSES and hop.location:
+        is_redirect = hop.status in REDIRECT_STATUSES and bool(hop.location)
+        if is_redirect and not follow_redirects:
+            return FetchResult(
+                url=current_url,
+                status=hop.status,
+                content_type=_media_type(hop.headers.get("content-type", "")),
+                content=hop.content,
+                headers=hop.headers,
+                raw_headers=hop.raw_headers,
+            )
+        if is_redirect:
             redirects += 1
             if redirects > max_redirects:
                 raise FetchError(
@@ -546,7 +567,7 @@ def guarded_fetch(
                     k: v for k, v in request_headers.items() if k.lower() != "content-type"
                 }
             continue
-        if not (200 <= hop.status < 300 or hop.status == 304):
+        if raise_for_status and not (200 <= hop.status < 300 or hop.status == 304):
             raise FetchError(
                 UPSTREAM_FAILED, f"{host} answered HTTP {hop.status}", status=hop.status
             )
@@ -557,6 +578,7 @@ def guarded_fetch(
             content_type=content_type,
             content=hop.content,
             headers=hop.headers,
+            raw_headers=hop.raw_headers,
         )
 
 
