@@ -134,7 +134,12 @@ def demo_account_ensure() -> tuple[Account, str]:
     """The embedded default's demo account and a fresh secret key (for `make run`)."""
     plan, _ = Plan.objects.get_or_create(
         slug="demo",
-        defaults={"name": "Demo", "monthly_images": 10_000, "requests_per_minute": 600},
+        defaults={
+            "name": "Demo",
+            "monthly_images": 10_000,
+            "requests_per_minute": 600,
+            "ai_allowed": True,  # AI works once REPLICATE_API_TOKEN is set
+        },
     )
     account, _ = Account.objects.get_or_create(
         slug="demo", defaults={"name": "Demo account", "plan": plan}
