@@ -10,6 +10,7 @@ ratios within one run mean much; absolute times drift.
    the floor of the web stack.
 3. The template pool (bench/templates.py): built-in `blog-post`, in-process and farm.
 4. Placeholders (bench/placeholders.py), when present.
+5. The browser pool (bench/browser.py), when present.
 """
 
 from __future__ import annotations
@@ -155,6 +156,12 @@ def main() -> None:
         placeholders = None
     if placeholders is not None:
         sections.append(placeholders.main())
+    try:
+        from bench import browser
+    except ImportError:
+        browser = None
+    if browser is not None:
+        sections.append(browser.main())
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"Kiln bench, {when}, {os.cpu_count()} cores\n")
     print("\n\n".join(sections))

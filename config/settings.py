@@ -4,6 +4,7 @@ With no variables set this is the embedded default: SQLite and local files under
 `var/`, Celery tasks run in-process. `DATABASE_URL` + `REDIS_URL` make it the farm.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -209,6 +210,22 @@ KILN_ALLOWED_HOSTS = env.list("KILN_ALLOWED_HOSTS", default=[])
 # Let fetches reach loopback/private/link-local addresses (never cloud metadata). Only for
 # a trusted LAN or local tests: the default refuses them.
 KILN_ALLOW_PRIVATE_TARGETS = env.bool("KILN_ALLOW_PRIVATE_TARGETS", default=False)
+# KILN_GUARD_TEST_ENDPOINTS (exact "address:port" pairs past the address policy) exists for
+# tests only and is deliberately not read from the environment: it is never set here.
+
+# --- browser pool (workers/browser.py, queue browser) -----------------------------------------
+# Chromium's executable; empty = the first of chromium, chromium-browser, google-chrome on PATH.
+KILN_CHROMIUM_PATH = env.str("KILN_CHROMIUM_PATH", default="")
+# Chromium's sandbox: on unless the worker runs as root, where Chromium refuses to start it.
+KILN_BROWSER_SANDBOX = env.bool("KILN_BROWSER_SANDBOX", default=os.geteuid() != 0)
+# A worker's browser is replaced after this many renders, or when its process tree's own
+# resident memory (anonymous + shared, from /proc) passes KILN_BROWSER_MAX_RSS_MB; a page
+# that pushes it past the limit mid-render has its renderer killed (RENDER_FAILED).
+KILN_BROWSER_MAX_RENDERS = env.int("KILN_BROWSER_MAX_RENDERS", default=1000)
+KILN_BROWSER_MAX_RSS_MB = env.int("KILN_BROWSER_MAX_RSS_MB", default=1024)
+# Seconds for one navigation (the page's load event) and for a whole render.
+KILN_BROWSER_NAVIGATION_TIMEOUT = env.float("KILN_BROWSER_NAVIGATION_TIMEOUT", default=15.0)
+KILN_BROWSER_RENDER_TIMEOUT = env.float("KILN_BROWSER_RENDER_TIMEOUT", default=30.0)
 
 # --- AI images (ai_jobs, queue ai) ------------------------------------------------------------
 KILN_AI_PROVIDER = env.str("KILN_AI_PROVIDER", default="replicate")

@@ -43,7 +43,11 @@ def run_render_job(task: Task, job_id: str, engine: Callable[[RenderJob], Render
         try:
             image = engine(job)
         except RenderInputError as exc:
-            render_job_fail(job=job, code=public_code(exc.code), message=exc.message)
+            message = exc.message
+            status = (getattr(exc, "details", None) or {}).get("status")
+            if status is not None and str(status) not in message:
+                message = f"{message} (the target answered {status})"
+            render_job_fail(job=job, code=public_code(exc.code), message=message)
             return "failed"
         except SoftTimeLimitExceeded:
             render_job_fail(job=job, code="RENDER_TIMEOUT", message="the render hit its time limit")

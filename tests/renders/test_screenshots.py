@@ -178,6 +178,7 @@ def test_upstream_error_is_502(api, page_site):
 
     assert response.status_code == 502, response.content[:500]
     assert response.json()["error"]["code"] == "UPSTREAM_FAILED"
+    assert "500" in response.json()["error"]["message"]  # the target's status
 
 
 def test_inline_html_renders_with_a_transparent_background(api):
