@@ -71,6 +71,7 @@ FALLBACK_FAMILIES = (
 )
 EMOJI_FAMILY = "Noto Color Emoji"
 LAST_RESORT_DIR = "/usr/share/fonts/truetype/noto"
+MAX_OUTLINES_PER_FACE = 20_000
 
 _lock = threading.RLock()
 
@@ -207,6 +208,8 @@ class Face:
         else:
             first = pen.ops[0][1]
             result = (round(first[0] * scale, 2), round(-first[1] * scale, 2), "".join(parts[1:]))
+        if len(self._outlines) >= MAX_OUTLINES_PER_FACE:
+            self._outlines.clear()  # a worker lives long; sizes × glyphs must not grow forever
         self._outlines[key] = result
         return result
 

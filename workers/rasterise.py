@@ -150,7 +150,8 @@ _TAIL_TOKEN = re.compile(r"[mlcqz]|-?[\d.]+")
 _MARKERS = ("marker", "marker-start", "marker-mid", "marker-end")
 
 
-@functools.lru_cache(maxsize=65536)
+# ~8k distinct glyph-at-size tails (a few KB each) cover many templates and scripts.
+@functools.lru_cache(maxsize=8192)
 def _glyph_tail(tail: str):
     """A relative tail as a cairo path starting at (0, 0): (cdata, keep-alive)."""
     items: list[tuple[int, tuple[float, ...]]] = [(cairocffi.PATH_MOVE_TO, (0.0, 0.0))]

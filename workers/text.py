@@ -407,7 +407,8 @@ def layout_text(
     )
 
 
-@functools.lru_cache(maxsize=4096)
+# Bounded: a long title's paths are tens of KB.
+@functools.lru_cache(maxsize=1024)
 def _layout(
     text: str,
     width: float,
