@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from config.errors import KilnError
 from renders.models import Batch, Font, RenderJob, Template
-from renders.services import template_digest, template_save
+from renders.services import template_digest, template_sample_document, template_save
 from workers.rasterise import RenderInputError
 from workers.templating import TemplateSourceError
 
@@ -70,25 +70,9 @@ def _validate_only(template: Template, fields: dict) -> None:
 
 def preview_png(template: Template) -> bytes:
     """Render the sample params in-process (no queue) for the admin page."""
-    from renders.params import params_validate
     from workers.rasterise import render_svg
-    from workers.templating import TemplateContext, render_template_svg
 
-    params = params_validate(
-        slug=template.slug,
-        schema=template.param_schema,
-        given=template.sample_params,
-        from_query=False,
-    )
-    svg = render_template_svg(
-        template.source,
-        params,
-        TemplateContext(
-            width=template.default_width,
-            height=template.default_height,
-            family=template.default_font,
-        ),
-    )
+    svg = template_sample_document(template=template)
     return render_svg(
         svg.encode(), format="png", width=template.default_width, height=template.default_height
     ).data

@@ -425,28 +425,14 @@ def template_save(
 ) -> Template:
     """Create or update a template: it must compile, pass the sandbox's static checks and
     render its sample params, or nothing is saved."""
-    from workers.templating import TemplateContext, TemplateSourceError, render_template_svg
+    from workers.templating import TemplateSourceError
 
     for name, value in fields.items():
         setattr(template, name, value)
     schema_check(template.param_schema)
     font_check(template.default_font)
-    sample = params_validate(
-        slug=template.slug,
-        schema=template.param_schema,
-        given={**template.sample_params},
-        from_query=False,
-    )
     try:
-        svg = render_template_svg(
-            template.source,
-            sample,
-            TemplateContext(
-                width=template.default_width,
-                height=template.default_height,
-                family=template.default_font,
-            ),
-        )
+        svg = template_sample_document(template=template)
         if template.engine == Template.Engine.SVG:
             from workers.rasterise import inspect_svg
 
@@ -466,6 +452,26 @@ def template_save(
     template.digest = template_digest(template)
     template.save()
     return template
+
+
+def template_sample_document(*, template: Template) -> str:
+    """The template's document for its sample params at its default size (what saving
+    checks and the admin previews). KilnError for bad sample params, TemplateSourceError
+    when the source fails."""
+    from workers.templating import TemplateContext, render_template_svg
+
+    sample = params_validate(
+        slug=template.slug,
+        schema=template.param_schema,
+        given={**template.sample_params},
+        from_query=False,
+    )
+    context = TemplateContext(
+        width=template.default_width,
+        height=template.default_height,
+        family=template.default_font,
+    )
+    return render_template_svg(template.source, sample, context)
 
 
 def template_digest(template: Template) -> str:
