@@ -92,6 +92,8 @@ class MonthlyUsage(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage")
     month = models.CharField(max_length=7)  # YYYY-MM
     images = models.PositiveIntegerField(default=0)
+    # Renders answered from the cache (free); counted in Redis, flushed here in batches.
+    cache_hits = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timedelta
 
+import redis.exceptions
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, MonthlyUsage, Plan, Project
+from accounts.selectors import current_month, usage_cache_name, usage_images_this_month
 from config.errors import KilnError
+from config.local_cache import TtlCache, local_cache_ttl
+from config.redis_client import get_redis
 
 KEY_PREFIXES = {ApiKey.Kind.SECRET: "kiln_sk_", ApiKey.Kind.PUBLISHABLE: "kiln_pk_"}
 # "kiln_sk_" + 8 characters is indexed for lookup; the rest only ever exists hashed.
@@ -54,43 +60,95 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke now in this process; other processes drop their cached copy within
+    KILN_LOCAL_CACHE_SECONDS."""
     ApiKey.objects.filter(id=api_key.id, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db()
+    api_key_forget(api_key=api_key)
     return api_key
 
 
+_keys: TtlCache[ApiKey] = TtlCache(ttl=local_cache_ttl)
+# When this process last marked each key as used (monotonic seconds).
+_marked_used: dict[int, float] = {}
+LAST_USED_RESOLUTION = 60.0
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
-    """The live key for `raw_key`, or KilnError UNAUTHORIZED (one message for every miss)."""
+    """The live key for `raw_key`, or KilnError UNAUTHORIZED (one message for every miss).
+
+    Keys are kept in-process for KILN_LOCAL_CACHE_SECONDS, so a revocation takes effect
+    within that bound; an expiry is checked on every request.
+    """
     invalid = KilnError("UNAUTHORIZED", "invalid API key")
     if not raw_key.startswith(tuple(KEY_PREFIXES.values())) or len(raw_key) > 128:
         raise invalid
     digest = key_digest(raw_key)
-    match = None
-    for candidate in ApiKey.objects.select_related("account__plan", "project").filter(
-        prefix=raw_key[:LOOKUP_PREFIX_LENGTH]
-    ):
-        if hmac.compare_digest(candidate.digest, digest):
-            match = candidate
+    match = _keys.get(digest)
     if match is None:
-        raise invalid
+        for candidate in ApiKey.objects.select_related("account__plan", "project").filter(
+            prefix=raw_key[:LOOKUP_PREFIX_LENGTH]
+        ):
+            if hmac.compare_digest(candidate.digest, digest):
+                match = candidate
+        if match is None:
+            raise invalid
+        _keys.put(digest, match)
     now = timezone.now()
     if match.revoked_at is not None:
         raise KilnError("UNAUTHORIZED", "API key has been revoked")
     if match.expires_at is not None and match.expires_at <= now:
         raise KilnError("UNAUTHORIZED", "API key has expired")
-    # At most one write a minute per key: a conditional UPDATE that usually matches nothing.
-    ApiKey.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1)),
-        id=match.id,
-    ).update(last_used_at=now)
+    _mark_used(match, now)
     return match
 
 
-def current_month() -> str:
-    return timezone.now().strftime("%Y-%m")
+def _mark_used(api_key: ApiKey, now: datetime) -> None:
+    """Note the key's use at most once a minute per process: in Redis in the farm
+    (flushed to the row by `api_keys_last_used_flush`), else straight to the row."""
+    clock = time.monotonic()
+    if clock - _marked_used.get(api_key.id, -LAST_USED_RESOLUTION) < LAST_USED_RESOLUTION:
+        return
+    _marked_used[api_key.id] = clock
+    client = get_redis()
+    if client is not None:
+        client.hset(LAST_USED_HASH, str(api_key.id), now.isoformat())
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1)),
+        id=api_key.id,
+    ).update(last_used_at=now)
+
+
+LAST_USED_HASH = "kiln:keys-last-used"
+
+
+def api_keys_last_used_flush() -> int:
+    """Beat: write the keys' last-used times noted in Redis to their rows."""
+    client = get_redis()
+    if client is None:
+        return 0
+    pending = f"{LAST_USED_HASH}:flushing"
+    try:
+        client.rename(LAST_USED_HASH, pending)
+    except redis.exceptions.ResponseError:  # nothing noted since the last flush
+        return 0
+    marks = client.hgetall(pending)
+    for key_id, when in marks.items():
+        ApiKey.objects.filter(id=int(key_id)).update(
+            last_used_at=datetime.fromisoformat(when.decode())
+        )
+    client.delete(pending)
+    return len(marks)
+
+
+def api_key_forget(*, api_key: ApiKey) -> None:
+    """Drop this process's cached copy of the key (other processes: within the TTL)."""
+    _keys.discard(api_key.digest)
 
 
 def usage_record_images(*, account: Account, count: int = 1) -> None:
+    """Count rendered images (outside a quota reservation: AI jobs)."""
     month = current_month()
     with transaction.atomic():
         updated = MonthlyUsage.objects.filter(account=account, month=month).update(
@@ -102,11 +160,38 @@ def usage_record_images(*, account: Account, count: int = 1) -> None:
             )
             if not created:
                 MonthlyUsage.objects.filter(id=usage.id).update(images=F("images") + count)
+    _usage_changed(account, month)
+
+
+def quota_reserve(*, account: Account, count: int = 1) -> None:
+    """Take `count` images from this month's quota in one conditional UPDATE, or raise
+    QUOTA_EXCEEDED. Call it inside the transaction that creates the work, so a render
+    that is never created is never counted."""
+    month = current_month()
+    limit = account.plan.monthly_images
+    usage = MonthlyUsage.objects.filter(account=account, month=month)
+    for _ in range(5):
+        if usage.filter(images__lte=limit - count).update(images=F("images") + count):
+            break
+        row = usage.first()
+        if (row.images if row else 0) + count > limit:
+            raise KilnError(
+                "QUOTA_EXCEEDED",
+                f"the {account.plan.name} plan's {limit} images this month are used up",
+            )
+        if row is None:
+            try:
+                with transaction.atomic():  # a savepoint: a racing first insert retries
+                    MonthlyUsage.objects.create(account=account, month=month, images=count)
+                break
+            except IntegrityError:
+                continue
+    else:
+        raise KilnError("UNAVAILABLE", "could not count the render against the quota; retry")
+    transaction.on_commit(lambda: _usage_changed(account, month))
 
 
 def quota_check(*, account: Account) -> None:
-    from accounts.selectors import usage_images_this_month
-
     if usage_images_this_month(account=account) >= account.plan.monthly_images:
         raise KilnError(
             "QUOTA_EXCEEDED",
@@ -115,12 +200,27 @@ def quota_check(*, account: Account) -> None:
         )
 
 
+def _usage_changed(account: Account, month: str) -> None:
+    """The cached count for the rate headers is stale: drop it (re-read on next use)."""
+    # On a Redis error it expires on its own within USAGE_CACHE_SECONDS.
+    with contextlib.suppress(redis.exceptions.RedisError):
+        cache.delete(usage_cache_name(account.id, month))
+
+
 def rate_limit_hit(*, account: Account) -> None:
-    """Count one request in the account's current minute; 429 past the plan's limit."""
+    """Count one request in the account's current minute; 429 past the plan's limit.
+    One Redis round trip in the farm (INCR and EXPIRE in a pipeline)."""
     now = timezone.now()
     window = f"rate:{account.id}:{now:%Y%m%d%H%M}"
-    cache.add(window, 0, timeout=90)
-    used = cache.incr(window)
+    client = get_redis()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(f"kiln:{window}")
+        pipe.expire(f"kiln:{window}", 90)
+        used = pipe.execute()[0]
+    else:
+        cache.add(window, 0, timeout=90)
+        used = cache.incr(window)
     if used > account.plan.requests_per_minute:
         retry_after = 60 - now.second
         raise KilnError(

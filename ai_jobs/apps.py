@@ -6,3 +6,6 @@ class AiJobsConfig(AppConfig):
 
     name = "ai_jobs"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ai_jobs import tasks  # noqa: F401  (registered for task_send, see renders/apps.py)

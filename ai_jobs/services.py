@@ -39,6 +39,7 @@ from ai_jobs.providers import (
     WebhookRejected,
     get_provider,
 )
+from config.celery import task_send
 from config.errors import KilnError, public_code
 
 logger = logging.getLogger(__name__)
@@ -189,12 +190,10 @@ def ai_job_retry(*, job: AiJob) -> bool:
 
 
 def _enqueue(task_name: str, job_id: str, *, submit: bool = False) -> None:
-    """Queue one of workers.tasks.ai's tasks. When the broker is down the job keeps its
+    """Queue one of ai_jobs.tasks' tasks. When the broker is down the job keeps its
     state and the poller queues it again later; a submission answers 503 meanwhile."""
-    from workers.tasks import ai as ai_tasks
-
     try:
-        getattr(ai_tasks, task_name).delay(job_id)
+        task_send(f"ai_jobs.tasks.{task_name}", job_id)
     except (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError) as exc:
         logger.warning("ai job %s: could not queue %s: %r", job_id, task_name, exc)
         if submit:

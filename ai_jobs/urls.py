@@ -2,7 +2,7 @@
 
 from django.urls import include, path, re_path
 
-from ai_jobs import views
+from ai_jobs import apis as views
 
 job_routes = [
     path("replicate-webhook", views.ReplicateWebhookView.as_view(), name="ai-replicate-webhook"),

@@ -176,7 +176,8 @@ if KILN_S3_BUCKET:
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": MEDIA_ROOT},
+        # Content-addressed paths: a forced re-render replaces the bytes at its path.
+        "OPTIONS": {"location": MEDIA_ROOT, "allow_overwrite": True},
     }
 STORAGES = {
     "default": _default_storage,
@@ -291,3 +292,14 @@ KILN_FONT_DIRS = [d for d in env.str("KILN_FONT_DIRS", default="").split(":") if
 # GET /render without a key: the slug of the account such renders are billed to (empty:
 # a key is required).
 KILN_RENDER_PUBLIC_ACCOUNT = env.str("KILN_RENDER_PUBLIC_ACCOUNT", default="")
+
+# --- the hot path -----------------------------------------------------------------------------
+# Keys, templates, projects and the font list are kept in each process this many seconds:
+# a revoked key or an edited template stops serving within this bound.
+KILN_LOCAL_CACHE_SECONDS = env.float("KILN_LOCAL_CACHE_SECONDS", default=5.0)
+# Rendered bytes kept in each web process for cache hits (keyed by their digest).
+KILN_LOCAL_BODY_CACHE_MB = env.int("KILN_LOCAL_BODY_CACHE_MB", default=64)
+# Celery closes Django's database connection around every task unless told otherwise; a
+# render then pays a new PostgreSQL connection. Reuse it (connections that went bad are
+# still closed before each task, see renders/tasks.py).
+CELERY_DB_REUSE_MAX = env.int("KILN_WORKER_DB_REUSE_MAX", default=1000)

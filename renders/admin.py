@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from config.errors import KilnError
 from renders.models import Batch, Font, RenderJob, Template
-from renders.services import template_digest, template_sample_document, template_save
+from renders.services.templates import template_digest, template_sample_document, template_save
 from workers.rasterise import RenderInputError
 from workers.templating import TemplateSourceError
 

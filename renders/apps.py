@@ -15,3 +15,6 @@ class RendersConfig(AppConfig):
     def ready(self) -> None:
         # Built-in templates follow their files: reloaded after every migrate (and flush).
         post_migrate.connect(_load_builtins, sender=self)
+        # Register the tasks in every process: services queue them by name (config.celery
+        # task_send), since tasks import services and the reverse would be a circle.
+        from renders import tasks  # noqa: F401

@@ -24,7 +24,7 @@ def builtin_files() -> list[tuple[str, Path, Path]]:
 
 def builtin_templates_sync() -> int:
     """Upsert every built-in from its files; returns how many changed."""
-    from renders.services import template_digest
+    from renders.services.templates import template_digest
 
     changed = 0
     for slug, meta_path, source_path in builtin_files():

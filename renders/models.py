@@ -6,8 +6,9 @@
 
 A job that renders is a *leader*. An identical request that arrives while a leader is in
 flight becomes its *follower* (`follows`): it renders nothing and finishes with the
-leader (single-flight). A request served from the cache is a job born `succeeded` with
-`cached=True`.
+leader (single-flight). A request served from the cache writes no row: it is answered
+with the job that made the bytes (`cached: true`); only a batch records its hits, as rows
+born `succeeded` with `cached=True`.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class RenderJob(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
-    # The canonical request the engine needs (never credentials).
+    # The kind's spec (workers/specs.py) in its canonical JSON form; never credentials.
     params = models.JSONField(default=dict)
     cache_key = models.CharField(max_length=64, db_index=True)
     follows = models.ForeignKey(
@@ -129,6 +130,8 @@ class RenderJob(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     size_bytes = models.PositiveIntegerField(null=True, blank=True)
+    # A digest of the stored bytes (quoted, as HTTP sends it): the image's ETag.
+    etag = models.CharField(max_length=40, blank=True)
 
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=32, blank=True)
@@ -159,6 +162,13 @@ class RenderJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def spec(self):
+        """The typed spec this job renders (workers/specs.py)."""
+        from workers.specs import spec_from_json
+
+        return spec_from_json(self.kind, self.params)
 
 
 class Font(models.Model):

@@ -13,15 +13,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from config.errors import KilnError
+from config.local_cache import Body, BodyCache
 from renders.glyphs import image_error_response
 from workers import placeholders
 from workers.rasterise import CONTENT_TYPES, RenderInputError, render_svg
@@ -32,49 +30,6 @@ _ANGLE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?")
 # More digits than this is clamped without being parsed (int() of a 5000-digit string
 # is refused by Python, and is slow well before that).
 _MAX_DIGITS = 9
-
-
-@dataclass(frozen=True)
-class Body:
-    data: bytes
-    content_type: str
-    etag: str
-
-
-class BodyCache:
-    """Least-recently-used rendered bodies, bounded by their total bytes (a count bound
-    would not do: one 2048×2048 PNG weighs as much as a thousand SVG labels)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple, Body] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()  # gunicorn's threads share the process
-
-    def get(self, key: tuple) -> Body | None:
-        with self._lock:
-            body = self._items.get(key)
-            if body is not None:
-                self._items.move_to_end(key)
-            return body
-
-    def put(self, key: tuple, body: Body) -> None:
-        size = len(body.data)
-        if size > self.max_bytes // 4:
-            return  # one huge body must not flush everything else
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = body
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= len(evicted.data)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
 
 
 CACHE = BodyCache(max_bytes=64 * 1024 * 1024)

@@ -2,14 +2,14 @@
 
 from django.urls import path, re_path
 
-from renders import views
+from renders.apis import public
 
 urlpatterns = [
     re_path(
         r"^og/(?P<slug>[-a-zA-Z0-9_]+)\.(?P<ext>png|jpg|jpeg|webp|svg|pdf)$",
-        views.OgImageView.as_view(),
+        public.OgImageView.as_view(),
         name="og-image",
     ),
-    path("render", views.RenderImageView.as_view(), name="render-image"),
-    path("i/<str:token>", views.SignedImageView.as_view(), name="signed-image"),
+    path("render", public.RenderImageView.as_view(), name="render-image"),
+    path("i/<str:token>", public.SignedImageView.as_view(), name="signed-image"),
 ]

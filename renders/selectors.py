@@ -1,117 +1,176 @@
-"""Reads for render jobs: the cache lookup, one account's jobs, waiting for a job."""
+"""Reads for renders: the cache lookup, jobs, templates, batches, waiting for a job.
+
+The lookups on the hot path (a template by slug, the cached render of a key) are served
+from short in-process caches and Redis; the database answers only what they cannot.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q, QuerySet
 
-from accounts.models import Account
+from accounts.models import Account, ApiKey, Project
 from config.errors import KilnError
-from config.redis_client import get_redis
-from renders.cache import cache_entry_name
-from renders.models import RenderJob
+from config.local_cache import TtlCache, local_cache_ttl
+from renders.cache import CachedRender, cache_entry_name, hit_source
+from renders.models import Batch, RenderJob, Template
+from renders.notify import POLL_SECONDS, done_event, done_event_release
 
 
-def done_channel(cache_key: str) -> str:
-    return f"kiln:render-done:{cache_key}"
+def cache_ttl_seconds() -> int:
+    return settings.KILN_CACHE_TTL_DAYS * 86400
 
 
-def cached_render_lookup(*, cache_key: str) -> dict[str, Any] | None:
-    """Stored bytes for this key: Redis first, then the newest succeeded row."""
+def cached_render_from_job(job: RenderJob) -> CachedRender:
+    return CachedRender(
+        job_id=str(job.id),
+        account_id=job.account_id,
+        kind=job.kind,
+        template=job.params.get("template"),
+        storage_path=job.storage_path,
+        format=job.format,
+        width=job.width,
+        height=job.height,
+        size_bytes=job.size_bytes,
+        etag=job.etag,
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+    )
+
+
+def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
+    """The stored render for this key: Redis first, then the newest succeeded leader."""
     entry = cache.get(cache_entry_name(cache_key))
     if entry is not None:
-        return entry
+        found = CachedRender.from_json(entry)
+        if found is not None:
+            return found
     job = (
-        RenderJob.objects.filter(cache_key=cache_key, status=RenderJob.Status.SUCCEEDED)
+        RenderJob.objects.filter(
+            cache_key=cache_key,
+            status=RenderJob.Status.SUCCEEDED,
+            follows__isnull=True,
+            cached=False,
+        )
         .exclude(storage_path="")
         .order_by("-finished_at")
         .first()
     )
     if job is None:
         return None
-    entry = {
-        "storage_path": job.storage_path,
-        "width": job.width,
-        "height": job.height,
-        "size_bytes": job.size_bytes,
-    }
-    cache.set(cache_entry_name(cache_key), entry, timeout=settings.KILN_CACHE_TTL_DAYS * 86400)
-    return entry
+    found = cached_render_from_job(job)
+    cache.set(cache_entry_name(cache_key), found.to_json(), timeout=cache_ttl_seconds())
+    return found
 
 
 def render_job_get(*, account: Account, job_id: str) -> RenderJob:
-    """One of the account's jobs; another account's job is indistinguishable from none."""
-    job = RenderJob.objects.filter(account=account, id=job_id).first()
-    if job is None:
-        raise KilnError("NOT_FOUND", f"no job '{job_id}'")
-    return job
+    """A job this account may read: its own, or the render behind an id it was handed
+    for a cache hit on another account's render (see renders.cache.hit_id)."""
+    job = RenderJob.objects.filter(id=job_id, account=account).first()
+    if job is not None:
+        return job
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        source = hit_source(hit=str(job_id), account_id=account.id, secret=secret)
+        job = RenderJob.objects.filter(id=source, status=RenderJob.Status.SUCCEEDED).first()
+        if job is not None:
+            job.id, job.cached, job.generation_ms = job_id, True, None  # never saved
+            return job
+    raise KilnError("NOT_FOUND", f"no job '{job_id}'")
 
 
 def render_job_wait(*, job: RenderJob, timeout: float) -> RenderJob:
     """Block until `job` finishes or `timeout` passes; returns the job as it then is.
 
-    In the farm a Redis message wakes us the moment the render lands; the database stays
-    the truth, so a missed message costs at most one poll interval.
+    In the farm the process's one subscriber wakes us the moment the render lands; the
+    database stays the truth, re-read at least every POLL_SECONDS.
     """
-    if job.is_finished:  # a cache hit is born finished
+    if job.is_finished:
         return job
     deadline = time.monotonic() + timeout
-    client = get_redis()
-    pubsub = None
-    if client is not None:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(done_channel(job.cache_key))
+    event = done_event(job.cache_key)
     try:
-        interval = 0.05
+        interval = 0.02
         while True:
             job.refresh_from_db()
             remaining = deadline - time.monotonic()
             if job.is_finished or remaining <= 0:
                 return job
-            wait = min(remaining, 0.5 if pubsub else interval)
-            if pubsub is not None:
-                pubsub.get_message(timeout=wait)
-            else:
-                time.sleep(wait)
-                interval = min(interval * 2, 0.5)
+            event.wait(min(remaining, interval))
+            event.clear()
+            interval = min(interval * 2, POLL_SECONDS)
     finally:
-        if pubsub is not None:
-            pubsub.close()
+        done_event_release(job.cache_key, event)
 
 
-def template_get(*, api_key, project, slug: str):
-    """The template a request names: the project's own first, then the built-in."""
-    from renders.models import Template
+_templates: TtlCache[Template] = TtlCache(ttl=local_cache_ttl)
 
-    template = None
+
+def template_get(*, project: Project | None, slug: str) -> Template:
+    """The template a request names: the project's own first, then the built-in.
+
+    Kept in-process for KILN_LOCAL_CACHE_SECONDS: an edit is seen within that bound (and
+    a render of the old version never passes for the new one: the digest is in the key).
+    """
+    key = (project.id if project is not None else None, slug)
+    template = _templates.get(key)
+    if template is not None:
+        return template
     if project is not None:
         template = Template.objects.filter(project=project, slug=slug).first()
     if template is None:
         template = Template.objects.filter(project__isnull=True, slug=slug).first()
     if template is None:
         raise KilnError("NOT_FOUND", f"no template '{slug}'; GET /v1/templates lists them")
+    return _templates.put(key, template)
+
+
+def template_by_id(*, template_id: int, digest: str) -> Template | None:
+    """The template version a job was made for (None if deleted or since changed)."""
+    key = ("id", template_id, digest)
+    template = _templates.get(key)
+    if template is None:
+        template = Template.objects.filter(id=template_id, digest=digest).first()
+        if template is not None:
+            _templates.put(key, template)
     return template
 
 
-def templates_visible(*, api_key):
+def templates_visible(*, api_key: ApiKey) -> QuerySet[Template]:
     """Built-ins plus the templates of the projects this key may use."""
-    from django.db.models import Q
-
-    from renders.models import Template
-
     projects = Q(project__account_id=api_key.account_id)
     if api_key.project_id is not None:
         projects = Q(project_id=api_key.project_id)
     return Template.objects.filter(Q(project__isnull=True) | projects).select_related("project")
 
 
-def batch_get(*, account: Account, batch_id):
-    from renders.models import Batch
-
+def batch_get(*, account: Account, batch_id: str) -> Batch:
     batch = Batch.objects.filter(account=account, id=batch_id).first()
     if batch is None:
         raise KilnError("NOT_FOUND", f"no batch '{batch_id}'")
     return batch
+
+
+def batch_jobs(*, batch: Batch) -> list[RenderJob]:
+    return list(batch.jobs.order_by("created_at"))
+
+
+def render_bytes_base64(*, jobs: list[RenderJob]) -> dict[str, str]:
+    """The stored bytes of the succeeded jobs, base64-encoded, by job id."""
+    import base64
+
+    from django.core.files.storage import default_storage
+
+    images = {}
+    for job in jobs:
+        if job.status == RenderJob.Status.SUCCEEDED:
+            with default_storage.open(job.storage_path, "rb") as stored:
+                images[str(job.id)] = base64.b64encode(stored.read()).decode()
+    return images
+
+
+def templates_forget() -> None:
+    """Drop this process's cached templates (after a save here; other processes see the
+    change within KILN_LOCAL_CACHE_SECONDS)."""
+    _templates.clear()

@@ -1,15 +1,23 @@
-"""Request shapes (input) and the Job JSON of SPEC §4 (output). No business logic."""
+"""Request shapes (input) and the Job JSON of SPEC §4 (output). No business logic.
+
+The fields a render kind shares with its spec are generated from the spec
+(`spec_serializer_fields`): their bounds and choices are written once, in
+workers/specs.py, and their defaults are the spec's (a field left out stays out, and the
+spec fills it in).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cairosvg.colors import COLORS
 from rest_framework import serializers
 
 from renders.models import RenderJob
+from workers.specs import RenderSpec, ScreenshotSpec, TemplateSpec
 
-FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp", "pdf": "pdf"}
+FORMAT_ALIASES = {"jpg": "jpeg"}
 
 
 class StrictCharField(serializers.CharField):
@@ -34,6 +42,55 @@ class ColorField(serializers.CharField):
         raise serializers.ValidationError(
             "must be 'transparent', a CSS colour name or a hex colour like #1a2b3c"
         )
+
+
+class FormatField(serializers.ChoiceField):
+    """An output format; `jpg` is accepted for `jpeg`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        choices = list(kwargs.pop("choices"))
+        super().__init__(
+            choices=choices + [a for a in FORMAT_ALIASES if a not in choices], **kwargs
+        )
+
+    def to_internal_value(self, data: Any) -> str:
+        return FORMAT_ALIASES.get(str(data), super().to_internal_value(data))
+
+
+def spec_serializer_fields(
+    cls: type[RenderSpec], *names: str, required: tuple[str, ...] = ()
+) -> dict[str, serializers.Field]:
+    """DRF fields for `names` of spec `cls`, with the spec's bounds and choices. None of
+    them has a default: what the request leaves out, the spec fills in."""
+    fields: dict[str, serializers.Field] = {}
+    for name in names:
+        field = cls.__dataclass_fields__[name]
+        meta, kind = field.metadata, str(field.type)
+        options: dict[str, Any] = {"required": name in required, "help_text": meta.get("help")}
+        if name == "format":
+            fields[name] = FormatField(choices=meta["choices"], **options)
+        elif name == "background":
+            fields[name] = ColorField(max_length=meta["max_length"], **options)
+        elif meta.get("choices") is not None:
+            fields[name] = serializers.ChoiceField(choices=list(meta["choices"]), **options)
+        elif kind.startswith("bool"):
+            fields[name] = serializers.BooleanField(**options)
+        elif kind.startswith(("int", "float")):
+            number = serializers.IntegerField if kind.startswith("int") else serializers.FloatField
+            fields[name] = number(min_value=meta["min"], max_value=meta["max"], **options)
+        elif kind.startswith("dict"):
+            fields[name] = serializers.DictField(**options)
+        else:
+            fields[name] = StrictCharField(
+                max_length=meta.get("max_length"), allow_blank=True, **options
+            )
+    return fields
+
+
+def spec_options(cls: type[RenderSpec], data: dict[str, Any]) -> dict[str, Any]:
+    """The validated values that are fields of spec `cls`."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    return {name: value for name, value in data.items() if name in names}
 
 
 def job_json(job: RenderJob, *, base_url: str) -> dict[str, Any]:
@@ -92,23 +149,19 @@ class SizeInputSerializer(serializers.Serializer):
     height = serializers.IntegerField(min_value=1)
 
 
+TEMPLATE_OUTPUT = ("width", "height", "format", "quality", "dpr", "background", "font")
+
+
 class TemplateRenderInputSerializer(serializers.Serializer):
     """The template part of POST /v1/images, /v1/sign, /v1/batches and previews."""
 
     params = serializers.DictField(required=False, default=dict)
     data = serializers.DictField(required=False)  # Audome-style {"title.text": …}
     size = serializers.CharField(required=False, max_length=40)
-    width = serializers.IntegerField(required=False, min_value=1)
-    height = serializers.IntegerField(required=False, min_value=1)
-    format = serializers.ChoiceField(choices=[*sorted(FORMAT_ALIASES), "svg"], default="png")
-    quality = serializers.IntegerField(min_value=1, max_value=100, default=90)
-    dpr = serializers.FloatField(min_value=1, max_value=3, default=1)
-    background = ColorField(required=False, max_length=32)
-    font = serializers.CharField(required=False, max_length=80)
     project = serializers.SlugField(required=False)
 
-    def validate_format(self, value: str) -> str:
-        return FORMAT_ALIASES.get(value, value)
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec, *TEMPLATE_OUTPUT)}
 
 
 class BatchCreateInputSerializer(TemplateRenderInputSerializer):
@@ -127,6 +180,22 @@ class BatchCreateInputSerializer(TemplateRenderInputSerializer):
 class SignInputSerializer(TemplateRenderInputSerializer):
     template = StrictCharField(max_length=80)
     expires_in = serializers.IntegerField(min_value=1, max_value=365 * 86400, default=86400)
+
+
+class OgQuerySerializer(serializers.Serializer):
+    """The query of GET /og/{template}.{ext}: render options by name; every other
+    parameter is a template param (validated against the template's schema)."""
+
+    size = serializers.CharField(required=False, max_length=40)
+    project = serializers.SlugField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        output = [name for name in TEMPLATE_OUTPUT if name != "format"]
+        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec, *output)}
+
+
+# Query names of /og/… that are not template params.
+OG_RESERVED = {"api_key", "sig", "exp", "kid", *OgQuerySerializer().fields}
 
 
 class TemplateWriteInputSerializer(serializers.Serializer):
@@ -194,10 +263,10 @@ class ImageCreateInputSerializer(TemplateRenderInputSerializer):
             raise serializers.ValidationError(
                 {"svg": ["give exactly one of 'svg', 'template' or 'html'"]}
             )
-        if sources[0] == "html" and attrs["format"] == "svg":
-            raise serializers.ValidationError({"format": ["html renders to a raster or pdf"]})
-        if sources[0] == "svg" and attrs["format"] == "svg":
-            raise serializers.ValidationError({"format": ["inline svg renders to a raster or pdf"]})
+        if sources[0] != "template" and attrs.get("format") == "svg":
+            raise serializers.ValidationError(
+                {"format": [f"{sources[0]} renders to a raster or pdf"]}
+            )
         return attrs
 
 
@@ -208,36 +277,38 @@ class CookieSerializer(serializers.Serializer):
     path = StrictCharField(max_length=1024, required=False)
 
 
+SCREENSHOT_FIELDS = (
+    "url",
+    "width",
+    "height",
+    "dpr",
+    "format",
+    "quality",
+    "selector",
+    "full_page",
+    "wait_for",
+    "delay_ms",
+    "scheme",
+    "digest",
+)
+
+
 class ScreenshotInputSerializer(serializers.Serializer):
     """POST /v1/screenshots (JSON) and GET /render (query string)."""
 
-    url = StrictCharField(max_length=2048)
-    width = serializers.IntegerField(min_value=1, default=1440)
-    height = serializers.IntegerField(min_value=1, default=788)
-    dpr = serializers.FloatField(min_value=1, max_value=3, default=2)
-    format = serializers.ChoiceField(choices=sorted(FORMAT_ALIASES), default="jpeg")
-    quality = serializers.IntegerField(min_value=1, max_value=100, default=80)
-    selector = StrictCharField(max_length=500, required=False, default="")
-    full_page = serializers.BooleanField(default=False)
-    wait_for = StrictCharField(max_length=500, required=False, default="")
-    delay_ms = serializers.IntegerField(min_value=0, max_value=10_000, default=0)
-    scheme = serializers.ChoiceField(choices=["", "light", "dark"], default="")
     headers = serializers.DictField(
         child=StrictCharField(max_length=4096, trim_whitespace=False), required=False
     )
     cookies = CookieSerializer(many=True, required=False)
-    digest = StrictCharField(max_length=40, required=False, default="")
     force = serializers.BooleanField(default=False)
     project = serializers.SlugField(required=False)
     webhook_url = serializers.URLField(required=False, max_length=2000)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
+        fields.update(spec_serializer_fields(ScreenshotSpec, *SCREENSHOT_FIELDS, required=("url",)))
         fields["async"] = serializers.BooleanField(default=False)
         return fields
-
-    def validate_format(self, value: str) -> str:
-        return FORMAT_ALIASES[value]
 
     def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
         if len(value) > 30:
@@ -248,3 +319,45 @@ class ScreenshotInputSerializer(serializers.Serializer):
             if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
                 raise serializers.ValidationError(f"header {name!r} cannot be set")
         return value
+
+
+def template_params(data: dict[str, Any]) -> dict[str, Any]:
+    """`params`, with Audome-style `data` ({"title.text": …}) under them."""
+    from renders.params import params_from_data
+
+    return {**params_from_data(data.get("data") or {}), **data.get("params", {})}
+
+
+def template_output(data: dict[str, Any]) -> dict[str, Any]:
+    """The render options of a validated template request (size and the spec's fields)."""
+    return {"size": data.get("size"), **spec_options(TemplateSpec, data)}
+
+
+def batch_json(state, *, batch, base: str, images: dict[str, str] | None = None) -> dict:
+    """A batch's JSON from its state (renders.services.batches.batch_state); `images`
+    maps job ids to base64 bytes when the caller asked for them inline."""
+    results = []
+    for job in state.jobs:
+        entry = {
+            "size": job.size_name,
+            "width": job.params.get("width"),
+            "height": job.params.get("height"),
+            "status": job.status,
+            "job": job_json(job, base_url=base),
+        }
+        if job.status == RenderJob.Status.SUCCEEDED:
+            entry["image_url"] = f"{base}/v1/jobs/{job.id}/image"
+            if images is not None:
+                entry["base64"] = images[str(job.id)]
+        results.append(entry)
+    return {
+        "id": str(batch.id),
+        "template": batch.template_slug,
+        "status": state.status,
+        "done": state.done,
+        "failed": state.failed,
+        "total": state.total,
+        "results": results,
+        "status_url": f"{base}/v1/batches/{batch.id}",
+        "created_at": _iso(batch.created_at),
+    }

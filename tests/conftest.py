@@ -1,6 +1,13 @@
-"""Shared fixtures: API clients with keys, and the real Celery worker of the farm tests."""
+"""Shared fixtures: API clients with keys, and the real Celery worker of the farm tests.
+
+Two lanes: engine tests (tests/workers/) touch neither PostgreSQL nor Redis, so no
+fixture here connects for them (`make test-engines` runs them with both unreachable);
+every test that starts a worker is marked `farm`.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import redis
@@ -8,15 +15,31 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config.local_cache import local_caches_clear
 from tests.factories import AccountFactory, api_key_for
 from tests.support.fixture_http import FixtureServer
 from tests.support.processes import STARTED, service_env, start_worker
 
+ENGINE_TESTS = Path(__file__).parent / "workers"
+FARM_FIXTURES = {"farm", "farm_worker"}
 
-@pytest.fixture(scope="session", autouse=True)
-def clean_redis():
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if ENGINE_TESTS in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.engine)
+        if FARM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.farm)
+
+
+_redis_flushed: list[bool] = []
+
+
+def _flush_test_redis_once() -> None:
     """Each run starts with an empty test Redis: no stale messages or cache entries."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    if not _redis_flushed:
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        _redis_flushed.append(True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,9 +50,14 @@ def no_process_outlives_the_run():
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    """Forget cached renders and rate counters between tests. Only Kiln's own keys:
-    flushing the database would also drop the broker's queues under the live worker."""
+def _clear_cache(request):
+    """Forget cached renders, rate counters and this process's short caches between
+    tests. Only Kiln's own Redis keys: flushing the database would also drop the
+    broker's queues under the live worker. Engine tests need none of it."""
+    if request.node.get_closest_marker("engine"):
+        return
+    local_caches_clear()
+    _flush_test_redis_once()
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
         client.delete(key)

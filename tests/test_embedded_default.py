@@ -13,7 +13,7 @@ import requests
 from PIL import Image
 
 from tests.factories import svg_document
-from tests.support.processes import ROOT, Process, free_port, ready_or_stopped
+from tests.support.processes import ROOT, Process, free_port, ready_or_stopped, wait_until
 
 
 def test_embedded_default_serves_a_png(tmp_path):
@@ -77,7 +77,12 @@ def test_embedded_default_serves_a_png(tmp_path):
         ).json()
         image = requests.get(f"{job['image_url']}?api_key={publishable}", timeout=30)
         assert image.status_code == 200
-        assert f"/v1/jobs/{job['id']}/image" in server.output()  # the access log has the line
+        # The access log has the line (gunicorn writes it just after the response).
+        wait_until(
+            lambda: f"/v1/jobs/{job['id']}/image" in server.output(),
+            timeout=10,
+            what="the access log line",
+        )
         assert publishable not in server.output()
         assert publishable[8:] not in server.output()
 

@@ -25,6 +25,8 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from PIL import Image
 
+from workers.specs import CanvasSpec
+
 FORMATS = ("png", "jpeg", "webp", "pdf")
 CONTENT_TYPES = {
     "png": "image/png",
@@ -218,6 +220,19 @@ def _draw_path(surface, node) -> None:
 
 _cairosvg_path = cairosvg.surface.TAGS["path"]
 cairosvg.surface.TAGS["path"] = _draw_path
+
+
+def render_spec_svg(svg: bytes, spec: CanvasSpec) -> RenderedImage:
+    """Rasterise `svg` as `spec` asks (its size, dpr, format, quality, background)."""
+    return render_svg(
+        svg,
+        format=spec.format,
+        width=spec.width,
+        height=spec.height,
+        dpr=spec.dpr,
+        quality=spec.quality or 90,
+        background=spec.background,
+    )
 
 
 def render_svg(

@@ -9,7 +9,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import api_key_authenticate, api_key_create, api_key_revoke, key_digest
+from accounts.services import (
+    api_key_authenticate,
+    api_key_create,
+    api_key_revoke,
+    api_keys_last_used_flush,
+    key_digest,
+)
 from config.errors import KilnError
 from tests.factories import AccountFactory, ProjectFactory
 
@@ -35,12 +41,33 @@ def test_the_plain_key_is_never_stored():
     assert api_key.prefix == raw_key[:16]
 
 
-def test_authenticate_finds_the_key_and_records_its_use():
+def test_authenticate_finds_the_key_and_records_its_use_without_writing_the_row():
     api_key, raw_key = api_key_create(account=AccountFactory())
 
     assert api_key_authenticate(raw_key=raw_key) == api_key
     api_key.refresh_from_db()
+    assert api_key.last_used_at is None  # noted in Redis: no write on the request path
+
+    assert api_keys_last_used_flush() >= 1
+    api_key.refresh_from_db()
     assert api_key.last_used_at is not None
+
+
+def test_a_revoked_key_stops_working_within_the_local_cache_bound(settings):
+    """Another process revokes (here: the row is updated behind this process's back):
+    the cached key keeps working for at most KILN_LOCAL_CACHE_SECONDS."""
+    import time
+
+    settings.KILN_LOCAL_CACHE_SECONDS = 0.5
+    api_key, raw_key = api_key_create(account=AccountFactory())
+    api_key_authenticate(raw_key=raw_key)
+    ApiKey.objects.filter(id=api_key.id).update(revoked_at=timezone.now())
+
+    api_key_authenticate(raw_key=raw_key)  # still the cached copy
+    time.sleep(0.6)
+    with pytest.raises(KilnError) as error:
+        api_key_authenticate(raw_key=raw_key)
+    assert error.value.code == "UNAUTHORIZED"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from fontTools.ttLib import TTFont
 from PIL import Image
 
 from renders.models import Font, Template
-from renders.services import template_digest
+from renders.services.templates import template_digest
 from tests.factories import AccountFactory, ProjectFactory
 from workers.fonts import available_families
 from workers.text import layout_text

@@ -125,20 +125,39 @@ def test_async_answers_202_and_the_status_url_reports_completion(api):
     assert job["started_at"] is not None and job["finished_at"] is not None
 
 
-def test_repeat_request_is_served_from_cache_without_a_task(api):
+def test_repeat_request_is_served_from_cache_without_a_task_or_a_row(api):
     body = {"svg": svg_document(fill="#abcdef")}
     first = post_image(api, body).json()
+    rows = RenderJob.objects.count()
     second = post_image(api, body).json()
 
     assert first["cached"] is False
     assert second["cached"] is True
     assert second["generation_ms"] is None
-    assert second["id"] != first["id"]
-    cache_key = RenderJob.objects.get(id=first["id"]).cache_key
-    # One render ran: the repeat started no task (a task would have claimed a leader row).
-    assert RenderJob.objects.filter(cache_key=cache_key, cached=False).count() == 1
-    assert RenderJob.objects.get(id=second["id"]).attempts == 0
+    # A hit writes nothing: it answers with the id of the job that made the bytes.
+    assert second["id"] == first["id"]
+    assert RenderJob.objects.count() == rows
+    assert api.get(second["status_url"]).json()["status"] == "succeeded"
     assert api.get(second["image_url"]).content == api.get(first["image_url"]).content
+
+
+def test_a_hit_id_is_readable_by_another_account_that_asked_for_the_same_content(api, client_for):
+    from tests.factories import AccountFactory, api_key_for
+
+    body = {"svg": svg_document(fill="#abcdee")}
+    first = post_image(api, body).json()
+    other = client_for(api_key_for(AccountFactory()))
+
+    hit = post_image(other, body).json()
+
+    assert hit["cached"] is True
+    assert hit["id"] != first["id"]  # the other tenant's job id is not disclosed
+    detail = other.get(f"/v1/jobs/{hit['id']}").json()
+    assert (detail["id"], detail["status"], detail["cached"]) == (hit["id"], "succeeded", True)
+    assert other.get(f"/v1/jobs/{hit['id']}/image").content == api.get(first["image_url"]).content
+    # ... and only to the account it was handed to.
+    assert api.get(f"/v1/jobs/{hit['id']}").status_code == 404
+    assert other.get(f"/v1/jobs/{first['id']}").status_code == 404
 
 
 def test_force_renders_again(api):

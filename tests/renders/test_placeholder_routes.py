@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from accounts.apis import UsageApi
 from config import health
-from renders import placeholder_views, views
+from renders import placeholder_views
+from renders.apis import public
 
 SVG = "{http://www.w3.org/2000/svg}"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -221,10 +223,10 @@ def test_placeholders_do_not_shadow_the_other_routes(client):
     assert resolve("/healthz").func is health.healthz
     assert resolve("/readyz").func is health.readyz
     assert resolve("/admin/").app_name == "admin"
-    assert resolve("/v1/usage").func.view_class is views.UsageApi
-    assert resolve("/og/blog-post.png").func.view_class is views.OgImageView
-    assert resolve("/i/1200x630").func.view_class is views.SignedImageView
-    assert resolve("/render").func.view_class is views.RenderImageView
+    assert resolve("/v1/usage").func.view_class is UsageApi
+    assert resolve("/og/blog-post.png").func.view_class is public.OgImageView
+    assert resolve("/i/1200x630").func.view_class is public.SignedImageView
+    assert resolve("/render").func.view_class is public.RenderImageView
 
 
 def test_paths_that_do_not_look_like_sizes_stay_404(client):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from renders.models import RenderJob, Template
-from renders.services import template_digest
+from renders.services.templates import template_digest
 from tests.factories import ProjectFactory
 from tests.support.fixture_http import Reply
 

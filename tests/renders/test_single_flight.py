@@ -41,7 +41,7 @@ def test_identical_concurrent_requests_share_one_render(live_server, secret_key)
 
 
 def test_a_follower_that_arrives_after_the_leader_finished_is_completed_at_once(api):
-    from renders.services import _follower_create
+    from renders.services.jobs import _follower_create
 
     response = api.post("/v1/images", {"svg": slow_svg_document(3, 50)}, format="json")
     leader = RenderJob.objects.get(id=response.json()["id"])

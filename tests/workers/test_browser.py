@@ -33,8 +33,11 @@ from PIL import Image
 from tests.support.fixture_http import FixtureServer, Hit, Reply
 from workers import browser
 from workers.address_guard import GuardPolicy, check_url, resolve_and_check
-from workers.browser import BrowserRenderError, get_pool, render_html, screenshot_url
+from workers.browser import BrowserRenderError, get_pool, render_html, screenshot
+from workers.browser import capture as browser_capture
+from workers.browser import pool as browser_pool
 from workers.fetch import guarded_fetch
+from workers.specs import RenderSpec, ScreenshotSpec
 
 RED, LIME, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -97,7 +100,7 @@ background:#0000ff"></div></body>"""
 
 def test_a_screenshot_has_the_viewport_size_and_the_page_pixels(site):
     url = site.add("/boxes", BOXES)
-    image = screenshot_url(url, width=800, height=600, dpr=1, format="png")
+    image = screenshot(ScreenshotSpec(url=url, width=800, height=600, dpr=1, format="png"))
     assert (image.width, image.height, image.content_type) == (800, 600, "image/png")
     assert pixel(image, 10, 10) == RED
     assert pixel(image, 150, 100) == LIME
@@ -105,7 +108,7 @@ def test_a_screenshot_has_the_viewport_size_and_the_page_pixels(site):
 
 def test_dpr_2_doubles_the_pixels_and_jpeg_is_the_default(site):
     url = site.add("/boxes", BOXES)
-    image = screenshot_url(url, width=400, height=300)
+    image = screenshot(ScreenshotSpec(url=url, width=400, height=300))
     assert (image.width, image.height, image.format) == (800, 600, "jpeg")
     assert image.data[:3] == b"\xff\xd8\xff"
     r, g, b = pixel(image, 300, 200)  # the box at 2×: (200..600, 100..300)
@@ -114,34 +117,44 @@ def test_dpr_2_doubles_the_pixels_and_jpeg_is_the_default(site):
 
 def test_the_selector_clips_to_the_element_even_below_the_fold(site):
     url = site.add("/boxes", BOXES)
-    box = screenshot_url(url, width=800, height=600, dpr=2, format="png", selector="#box")
+    box = screenshot(
+        ScreenshotSpec(url=url, width=800, height=600, dpr=2, format="png", selector="#box")
+    )
     assert (box.width, box.height) == (400, 200)
     assert {pixel(box, 1, 1), pixel(box, 398, 198)} == {LIME}
-    low = screenshot_url(url, width=800, height=600, dpr=1, format="png", selector="#low")
+    low = screenshot(
+        ScreenshotSpec(url=url, width=800, height=600, dpr=1, format="png", selector="#low")
+    )
     assert (low.width, low.height) == (50, 60)
     assert pixel(low, 25, 30) == BLUE
 
 
 def test_a_selector_that_never_appears_gives_the_full_viewport(site, monkeypatch):
-    monkeypatch.setattr(browser, "SELECTOR_WAIT_S", 0.3)
+    monkeypatch.setattr(browser_capture, "SELECTOR_WAIT_S", 0.3)
     url = site.add("/boxes", BOXES)
-    image = screenshot_url(url, width=640, height=480, dpr=1, format="png", selector="#nope")
+    image = screenshot(
+        ScreenshotSpec(url=url, width=640, height=480, dpr=1, format="png", selector="#nope")
+    )
     assert (image.width, image.height) == (640, 480)
 
 
 def test_full_page_captures_the_whole_document(site):
     url = site.add("/boxes", BOXES)
-    image = screenshot_url(url, width=800, height=600, dpr=1, format="png", full_page=True)
+    image = screenshot(
+        ScreenshotSpec(url=url, width=800, height=600, dpr=1, format="png", full_page=True)
+    )
     assert (image.width, image.height) == (800, 3000)
     assert pixel(image, 60, 2030) == BLUE
 
 
 def test_pdf_and_webp(site):
     url = site.add("/boxes", BOXES)
-    pdf = screenshot_url(url, width=800, height=600, format="pdf")
+    pdf = screenshot(ScreenshotSpec(url=url, width=800, height=600, format="pdf"))
     assert pdf.data.startswith(b"%PDF-") and b"%%EOF" in pdf.data[-1024:]
     assert pdf.content_type == "application/pdf"
-    webp = screenshot_url(url, width=800, height=600, dpr=1, format="webp", quality=90)
+    webp = screenshot(
+        ScreenshotSpec(url=url, width=800, height=600, dpr=1, format="webp", quality=90)
+    )
     assert webp.data[:4] == b"RIFF" and webp.data[8:12] == b"WEBP"
     assert (webp.width, webp.height) == (800, 600)
 
@@ -153,13 +166,15 @@ def test_the_query_string_reaches_the_target_and_wait_for_waits(site):
         " document.body.id = 'ready' }, 300)</script>",
     )
     site.add("/late", page)
-    image = screenshot_url(
-        site.url("/late?a=1&b=two%20words"),
-        width=200,
-        height=100,
-        dpr=1,
-        format="png",
-        wait_for="#ready",
+    image = screenshot(
+        ScreenshotSpec(
+            url=site.url("/late?a=1&b=two%20words"),
+            width=200,
+            height=100,
+            dpr=1,
+            format="png",
+            wait_for="#ready",
+        )
     )
     assert pixel(image, 100, 50) == LIME
     assert site.paths() == ["/late?a=1&b=two%20words"]
@@ -169,11 +184,8 @@ def test_headers_and_cookies_go_to_the_target_only(servers):
     site, third = servers["site"], servers["third"]
     third.add("/pixel.png", Reply(b"", content_type="image/png"))
     site.add("/auth", solid("#fff", f"<img src='{third.url('/pixel.png')}'>"))
-    screenshot_url(
-        site.url("/auth"),
-        width=200,
-        height=100,
-        format="png",
+    screenshot(
+        ScreenshotSpec(url=site.url("/auth"), width=200, height=100, format="png"),
         headers={"Authorization": "Bearer sekrit"},
         cookies={"session": "abc123"},
     )
@@ -186,10 +198,10 @@ def test_headers_and_cookies_go_to_the_target_only(servers):
 
 def test_render_html_has_its_size_pixels_and_alpha():
     html = solid("transparent", "<div style='width:100px;height:100px;background:#00f'></div>")
-    image = render_html(html, width=300, height=200)
+    image = render_html(html, RenderSpec(width=300, height=200))
     assert (image.width, image.height, image.format) == (300, 200, "png")
     assert pixel(image, 10, 10) == BLUE and pixel(image, 200, 150) == (255, 255, 255)
-    doubled = render_html(html, width=300, height=200, dpr=2, transparent=True)
+    doubled = render_html(html, RenderSpec(width=300, height=200, dpr=2), transparent=True)
     assert (doubled.width, doubled.height) == (600, 400)
     rgba = Image.open(io.BytesIO(doubled.data))
     assert rgba.mode == "RGBA" and rgba.getpixel((500, 300))[3] == 0
@@ -200,7 +212,9 @@ def test_renders_from_many_threads_at_once_each_get_their_own_page():
     # The embedded default runs tasks in gunicorn threads: the pool is shared by them.
     colours = ["#ff0000", "#00ff00", "#0000ff", "#ffff00", "#00ffff", "#ff00ff"]
     with ThreadPoolExecutor(max_workers=len(colours)) as threads:
-        images = list(threads.map(lambda c: render_html(solid(c), width=40, height=30), colours))
+        images = list(
+            threads.map(lambda c: render_html(solid(c), RenderSpec(width=40, height=30)), colours)
+        )
     for colour, image in zip(colours, images, strict=True):
         expected = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
         assert pixel(image, 20, 15) == expected
@@ -228,10 +242,10 @@ def test_cookies_and_storage_of_one_job_are_not_visible_to_the_next(site):
     )
     site.add("/check", solid("#fff", check))
     site.add("/probe", Reply("ok", content_type="text/plain"))
-    screenshot_url(site.url("/set"), width=100, height=100, format="png")
+    screenshot(ScreenshotSpec(url=site.url("/set"), width=100, height=100, format="png"))
     # The first job's own requests did carry its cookies: they exist within a job.
-    screenshot_url(site.url("/set"), width=100, height=100, format="png")
-    image = screenshot_url(site.url("/check"), width=100, height=100, format="png")
+    screenshot(ScreenshotSpec(url=site.url("/set"), width=100, height=100, format="png"))
+    image = screenshot(ScreenshotSpec(url=site.url("/check"), width=100, height=100, format="png"))
     assert pixel(image, 50, 50) == LIME
     later = [hit for hit in site.hits if hit.path in ("/check", "/probe")]
     assert len(later) == 2 and all("cookie" not in hit.headers for hit in later)
@@ -241,15 +255,13 @@ def test_html_jobs_do_not_share_a_js_realm():
     render_html(
         "<script>window.leak = 1; window.name = 'secret';"
         " setInterval(() => document.body.style.background = '#ff0000', 1)</script>",
-        width=50,
-        height=50,
+        RenderSpec(width=50, height=50),
     )
     for _ in range(3):  # both warm pages, and a reused one
         image = render_html(
             "<body style='margin:0'><script>document.body.style.background ="
             " (window.leak || window.name) ? '#ff0000' : '#00ff00'</script></body>",
-            width=50,
-            height=50,
+            RenderSpec(width=50, height=50),
         )
         assert pixel(image, 25, 25) == LIME
 
@@ -274,7 +286,7 @@ def test_the_default_settings_refuse_the_fixture_server_in_every_spelling(site, 
         "10.0.0.1",
     ):
         with pytest.raises(BrowserRenderError) as refused:
-            screenshot_url(f"http://{host}:{port}/", format="png")
+            screenshot(ScreenshotSpec(url=f"http://{host}:{port}/", format="png"))
         assert refused.value.code == "FORBIDDEN_ADDRESS", host
     assert site.hits == []
 
@@ -292,7 +304,7 @@ def test_the_default_settings_refuse_the_fixture_server_in_every_spelling(site, 
 )
 def test_only_http_and_https_targets(url):
     with pytest.raises(BrowserRenderError) as refused:
-        screenshot_url(url)
+        screenshot(ScreenshotSpec(url=url))
     assert refused.value.code == "VALIDATION_FAILED"
 
 
@@ -362,15 +374,17 @@ def redirect_handler(hit: Hit) -> Reply:
 
 
 def test_a_page_cannot_reach_refused_addresses_by_any_route(servers, caplog):
-    caplog.set_level(logging.INFO, logger="workers.browser_guard")
+    caplog.set_level(logging.INFO, logger="workers.browser.guard")
     site = servers["site"]
     site.add("/redirect", redirect_handler)
     site.add("/probe", probe_page(servers))
     for server in ("neighbour", "other"):
         servers[server].add("/secret", "leaked")
         servers[server].add("/redirected", "leaked")
-    image = screenshot_url(
-        site.url("/probe"), width=200, height=100, dpr=1, format="png", wait_for="#done"
+    image = screenshot(
+        ScreenshotSpec(
+            url=site.url("/probe"), width=200, height=100, dpr=1, format="png", wait_for="#done"
+        )
     )
     assert pixel(image, 5, 5) == LIME  # no fetch, image, worker fetch or socket succeeded
     assert servers["neighbour"].hits == []
@@ -387,10 +401,12 @@ def test_a_redirect_of_the_target_to_a_private_address_is_refused(servers):
     site.add("/redirect", redirect_handler)
     other.add("/landing", solid("#f00"))
     with pytest.raises(BrowserRenderError) as refused:
-        screenshot_url(site.url(f"/redirect?to={other.url('/landing')}"), format="png")
+        screenshot(
+            ScreenshotSpec(url=site.url(f"/redirect?to={other.url('/landing')}"), format="png")
+        )
     assert refused.value.code == "FORBIDDEN_ADDRESS"
     with pytest.raises(BrowserRenderError) as refused:
-        screenshot_url(site.url("/redirect?to=file:///etc/passwd"), format="png")
+        screenshot(ScreenshotSpec(url=site.url("/redirect?to=file:///etc/passwd"), format="png"))
     assert refused.value.code == "VALIDATION_FAILED"
     assert other.hits == []
 
@@ -400,17 +416,19 @@ def test_redirects_of_the_target_are_followed_hop_by_hop(site):
     site.add("/dir/", Reply(b"", status=302, headers={"Location": "page"}))
     site.add("/dir/page", solid("#0f0", "<img src='pic.png'>"))  # relative to /dir/page
     site.add("/dir/pic.png", Reply(b"", content_type="image/png"))
-    image = screenshot_url(site.url("/start"), width=100, height=100, dpr=1, format="png")
+    image = screenshot(
+        ScreenshotSpec(url=site.url("/start"), width=100, height=100, dpr=1, format="png")
+    )
     assert pixel(image, 90, 90) == LIME
     assert site.paths() == ["/start", "/dir/", "/dir/page", "/dir/pic.png"]
 
 
 def test_a_host_off_the_allow_list_is_refused_by_name(servers, settings, caplog):
-    caplog.set_level(logging.INFO, logger="workers.browser_guard")
+    caplog.set_level(logging.INFO, logger="workers.browser.guard")
     site, other = servers["site"], servers["other"]
     settings.KILN_ALLOWED_HOSTS = ["images.example.com"]
     with pytest.raises(BrowserRenderError) as refused:
-        screenshot_url(site.url("/"), format="png")
+        screenshot(ScreenshotSpec(url=site.url("/"), format="png"))
     assert (refused.value.code, refused.value.message) == (
         "HOST_NOT_ALLOWED",
         "host_not_allowed:127.0.0.1",
@@ -418,7 +436,7 @@ def test_a_host_off_the_allow_list_is_refused_by_name(servers, settings, caplog)
     settings.KILN_ALLOWED_HOSTS = ["127.0.0.1"]
     other.add("/img.png", Reply(b"", content_type="image/png"))
     site.add("/page", solid("#fff", f"<img src='{other.url('/img.png')}'>"))
-    screenshot_url(site.url("/page"), width=100, height=100, format="png")
+    screenshot(ScreenshotSpec(url=site.url("/page"), width=100, height=100, format="png"))
     assert other.hits == []
     assert any(getattr(r, "code", None) == "HOST_NOT_ALLOWED" for r in caplog.records)
 
@@ -431,14 +449,16 @@ def test_popups_are_refused(site):
         "</script>"
     )
     site.add("/opener", solid("#0f0", opener))
-    image = screenshot_url(site.url("/opener"), width=100, height=100, dpr=1, format="png")
+    image = screenshot(
+        ScreenshotSpec(url=site.url("/opener"), width=100, height=100, dpr=1, format="png")
+    )
     time.sleep(0.3)  # give a popup that slipped through time to load
     assert pixel(image, 90, 90) == LIME
     assert not site.requested("/popup")
 
 
 def test_downloads_are_refused(site, caplog):
-    caplog.set_level(logging.INFO, logger="workers.browser_guard")
+    caplog.set_level(logging.INFO, logger="workers.browser.guard")
     attachment = Reply(
         b"MZ-not-a-page",
         content_type="application/octet-stream",
@@ -446,7 +466,7 @@ def test_downloads_are_refused(site, caplog):
     )
     site.add("/download", attachment)
     with pytest.raises(BrowserRenderError) as refused:
-        screenshot_url(site.url("/download"), format="png")
+        screenshot(ScreenshotSpec(url=site.url("/download"), format="png"))
     assert refused.value.code == "VALIDATION_FAILED"
     site.add(
         "/page",
@@ -456,7 +476,9 @@ def test_downloads_are_refused(site, caplog):
             "<script>d.click()</script>",
         ),
     )
-    image = screenshot_url(site.url("/page"), width=400, height=300, dpr=1, format="png")
+    image = screenshot(
+        ScreenshotSpec(url=site.url("/page"), width=400, height=300, dpr=1, format="png")
+    )
     assert pixel(image, 390, 290) == LIME
     assert any(getattr(r, "code", None) == "DOWNLOAD_REFUSED" for r in caplog.records)
 
@@ -472,7 +494,7 @@ def test_inline_html_goes_through_the_guard_too(servers):
         f" body {{ font-family: x }}</style><img src='{other.url('/img.png')}'>text"
         f"<img src='{site.url('/img.png')}'>",
     )
-    render_html(html, width=100, height=100)
+    render_html(html, RenderSpec(width=100, height=100))
     assert other.hits == []
     assert site.paths() == ["/img.png"]  # an allowed subresource does load
 
@@ -482,9 +504,9 @@ def test_inline_html_cannot_open_documents_of_a_real_origin(site):
     # HTML jobs share: inline HTML gets subresources only, no iframes or navigations.
     site.add("/frame", solid("#f00", "<script>localStorage.k = 1</script>"))
     html = solid("#0f0", f"<iframe src='{site.url('/frame')}'></iframe>")
-    render_html(html, width=400, height=300)
+    render_html(html, RenderSpec(width=400, height=300))
     nav = f"<script>location.href = {site.url('/frame')!r}</script>"
-    image = render_html(solid("#0f0", nav), width=50, height=50)
+    image = render_html(solid("#0f0", nav), RenderSpec(width=50, height=50))
     assert not site.requested("/frame")
     assert image.width == 50
 
@@ -495,7 +517,7 @@ def test_inline_html_cannot_open_documents_of_a_real_origin(site):
 def test_an_upstream_5xx_is_upstream_failed_with_its_status(site):
     site.add("/boom", Reply("down", status=503))
     with pytest.raises(BrowserRenderError) as failed:
-        screenshot_url(site.url("/boom"), format="png")
+        screenshot(ScreenshotSpec(url=site.url("/boom"), format="png"))
     assert failed.value.code == "UPSTREAM_FAILED"
     assert failed.value.details == {"status": 503}
 
@@ -506,7 +528,7 @@ def test_an_unreachable_target_is_upstream_failed(settings):
     closed.server.server_close()  # the port is free again: nothing listens
     settings.KILN_GUARD_TEST_ENDPOINTS = [endpoint]
     with pytest.raises(BrowserRenderError) as failed:
-        screenshot_url(url, format="png")
+        screenshot(ScreenshotSpec(url=url, format="png"))
     assert failed.value.code == "UPSTREAM_FAILED"
 
 
@@ -517,7 +539,7 @@ def test_a_page_that_never_finishes_loading_times_out_within_the_limit(site, set
     for path in ("/hang", "/slow-parts"):
         started = time.monotonic()
         with pytest.raises(BrowserRenderError) as failed:
-            screenshot_url(site.url(path), format="png")
+            screenshot(ScreenshotSpec(url=site.url(path), format="png"))
         assert failed.value.code == "RENDER_TIMEOUT"
         assert time.monotonic() - started < 3.5
 
@@ -527,7 +549,7 @@ def test_the_render_timeout_bounds_the_whole_job(site, settings):
     site.add("/never", solid("#fff"))
     started = time.monotonic()
     with pytest.raises(BrowserRenderError) as failed:
-        screenshot_url(site.url("/never"), format="png", wait_for="#never-there")
+        screenshot(ScreenshotSpec(url=site.url("/never"), format="png", wait_for="#never-there"))
     assert failed.value.code == "RENDER_TIMEOUT"
     assert time.monotonic() - started < 3.5
 
@@ -537,32 +559,32 @@ def test_the_render_timeout_bounds_the_whole_job(site, settings):
 
 def test_the_browser_is_recycled_after_max_renders(settings, pool):
     settings.KILN_BROWSER_MAX_RENDERS = 2
-    render_html(solid("#fff"), width=10, height=10)
+    render_html(solid("#fff"), RenderSpec(width=10, height=10))
     launches, pid = pool.launches, pool.browser_pid()
     for _ in range(3):
-        render_html(solid("#fff"), width=10, height=10)
+        render_html(solid("#fff"), RenderSpec(width=10, height=10))
     assert pool.launches > launches and pool.browser_pid() != pid
 
 
 def test_the_browser_is_recycled_when_its_memory_passes_the_limit(pool, monkeypatch):
-    render_html(solid("#fff"), width=10, height=10)
+    render_html(solid("#fff"), RenderSpec(width=10, height=10))
     measured = browser.process_tree_rss_mb(pool.browser_pid())
     assert 20 < measured < 2000  # a real reading of the Chromium tree
     launches = pool.launches
     # Over the limit between jobs (a slow leak): the next job gets a new browser. Faked
     # reading, because a real tree over the limit would also trip the watch during a job.
-    monkeypatch.setattr(browser, "process_tree_rss_mb", lambda pid: 10.0**6)
-    for _ in range(browser.RSS_CHECK_EVERY + 1):
-        render_html(solid("#fff"), width=10, height=10)
+    monkeypatch.setattr(browser_pool, "process_tree_rss_mb", lambda pid: 10.0**6)
+    for _ in range(browser_pool.RSS_CHECK_EVERY + 1):
+        render_html(solid("#fff"), RenderSpec(width=10, height=10))
     assert pool.launches > launches
 
 
 def test_a_killed_chromium_is_relaunched_for_the_next_render(pool):
-    render_html(solid("#fff"), width=10, height=10)
+    render_html(solid("#fff"), RenderSpec(width=10, height=10))
     pid = pool.browser_pid()
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
-    image = render_html(solid("#00ff00"), width=10, height=10)
+    image = render_html(solid("#00ff00"), RenderSpec(width=10, height=10))
     assert pixel(image, 5, 5) == LIME
     assert pool.browser_pid() not in (None, pid)
 
@@ -570,14 +592,17 @@ def test_a_killed_chromium_is_relaunched_for_the_next_render(pool):
 def test_a_job_whose_chromium_is_killed_mid_render_is_retried_and_succeeds(site, pool):
     site.add("/slow.png", Reply(b"", content_type="image/png", delay=1.0))
     site.add("/slow-page", solid("#0f0", "<img src='/slow.png'>"))
-    screenshot_url(site.url("/slow-page"), width=100, height=100, format="png")  # warm
+    warm = ScreenshotSpec(url=site.url("/slow-page"), width=100, height=100, format="png")
+    screenshot(warm)
     site.hits.clear()
     outcome: dict[str, object] = {}
 
     def render() -> None:
         try:
-            outcome["image"] = screenshot_url(
-                site.url("/slow-page"), width=100, height=100, dpr=1, format="png"
+            outcome["image"] = screenshot(
+                ScreenshotSpec(
+                    url=site.url("/slow-page"), width=100, height=100, dpr=1, format="png"
+                )
             )
         except Exception as exc:  # reported below
             outcome["error"] = exc
@@ -595,16 +620,16 @@ def test_a_job_whose_chromium_is_killed_mid_render_is_retried_and_succeeds(site,
 
 
 def test_a_page_that_allocates_without_end_fails_cleanly_and_the_pool_survives(settings, pool):
-    render_html(solid("#fff"), width=10, height=10)
+    render_html(solid("#fff"), RenderSpec(width=10, height=10))
     # ArrayBuffers live outside V8's heap cap: only the pool's memory watch stops them.
     settings.KILN_BROWSER_MAX_RSS_MB = browser.process_tree_rss_mb(pool.browser_pid()) + 300
     hog = "<script>const keep = []; for (;;) keep.push(new Uint8Array(32 << 20).fill(7));</script>"
     started = time.monotonic()
     with pytest.raises(BrowserRenderError) as failed:
-        render_html(hog, width=10, height=10)
+        render_html(hog, RenderSpec(width=10, height=10))
     assert failed.value.code == "RENDER_FAILED"
     assert time.monotonic() - started < 8
-    image = render_html(solid("#00ff00"), width=10, height=10)
+    image = render_html(solid("#00ff00"), RenderSpec(width=10, height=10))
     assert pixel(image, 5, 5) == LIME
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.errors import KilnError
 from renders.builtins import builtin_templates_sync
 from renders.models import Template
-from renders.services import template_save
+from renders.services.templates import template_save
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Queue `ai`: AI image jobs (ai_jobs). Each task takes a job id, loads the row and lets
+"""Tasks of ai_jobs, all on queue `ai`. Each task takes a job id, loads the row and lets
 ai_jobs.services do the work; transient provider or download failures come back here as
 RetryLater and are retried with exponential backoff a bounded number of times."""
 
@@ -30,19 +30,19 @@ def _with_retries(task: Task, job_id: str, work) -> str:
         job_id_var.reset(token)
 
 
-@shared_task(bind=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, pool_queue="ai", max_retries=MAX_RETRIES)
 def create_prediction(self: Task, job_id: str) -> str:
     """Create the job's prediction at the provider (once, whatever the deliveries)."""
     return _with_retries(self, job_id, ai_prediction_start)
 
 
-@shared_task(bind=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, pool_queue="ai", max_retries=MAX_RETRIES)
 def store_output(self: Task, job_id: str) -> str:
     """Download the finished prediction's image into Kiln's storage."""
     return _with_retries(self, job_id, ai_output_store)
 
 
-@shared_task
+@shared_task(pool_queue="ai")
 def poll_prediction(job_id: str) -> str:
     """Ask the provider about one job whose webhook has not come."""
     token = job_id_var.set(job_id)
@@ -52,7 +52,7 @@ def poll_prediction(job_id: str) -> str:
         job_id_var.reset(token)
 
 
-@shared_task
+@shared_task(pool_queue="ai")
 def poll_ai_jobs() -> dict[str, int]:
     """Beat: fail jobs past KILN_AI_MAX_AGE, rescue quiet ones (see ai_jobs_poll)."""
     return ai_jobs_poll()

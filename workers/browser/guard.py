@@ -16,8 +16,9 @@ address.
 
 WebSockets cannot be intercepted and fulfilled like requests, so there are none: the
 browser is launched with a resolver that resolves nothing and a proxy that does not
-exist (`workers.browser.LAUNCH_ARGS`), and every WebSocket, or anything else that would
-leave through Chromium's own network stack (a preconnect, WebRTC), fails there.
+exist (`workers.browser.process.LAUNCH_ARGS`), and every WebSocket, or anything else
+that would leave through Chromium's own network stack (a preconnect, WebRTC), fails
+there.
 (Playwright's `route_web_socket` would only wrap the page's `WebSocket` in script, which
 a worker gets around, and cost ~15 ms per document.) Downloads are refused, and requests
 of pages no job owns (popups) are aborted.

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from renders.models import RenderJob
-from renders.services import expired_renders_delete, stale_jobs_requeue
+from renders.services.upkeep import expired_renders_delete, stale_jobs_requeue
 from tests.factories import svg_document
 
 pytestmark = pytest.mark.usefixtures("farm")
@@ -18,23 +18,16 @@ pytestmark = pytest.mark.usefixtures("farm")
 
 def test_reaper_requeues_a_job_whose_message_was_lost(account):
     from renders.cache import render_cache_key
+    from workers.specs import SvgSpec
 
-    spec = {
-        "svg": svg_document(fill="#0a0b0c"),
-        "width": 320,
-        "height": 160,
-        "format": "png",
-        "quality": None,
-        "dpr": 1.0,
-        "background": None,
-    }
+    spec = SvgSpec(svg=svg_document(fill="#0a0b0c"), width=320, height=160)
     # A committed QUEUED job that no message points at (as if the broker lost it).
     job = RenderJob.objects.create(
         account=account,
-        kind="svg",
-        params=spec,
-        format="png",
-        cache_key=render_cache_key(kind="svg", spec=spec),
+        kind=spec.kind,
+        params=spec.to_json(),
+        format=spec.format,
+        cache_key=render_cache_key(spec),
         created_at=timezone.now() - timedelta(hours=1),
     )
 

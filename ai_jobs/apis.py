@@ -20,9 +20,9 @@ from ai_jobs.models import AiJob
 from ai_jobs.selectors import ai_job_for_image, ai_job_get, ai_output_read
 from ai_jobs.serializers import AiSubmitInputSerializer, ai_status_json, ai_submit_json
 from ai_jobs.services import ai_job_nudge, ai_job_submit, ai_webhook_receive
+from config.api import IMMUTABLE, KilnAPIView
 from config.errors import KilnError, as_kiln_error, error_response
 from renders.glyphs import accepts_image
-from renders.views import IMMUTABLE, KilnAPIView
 
 # While pending the same URL will soon show other pixels: let caches keep it briefly.
 PENDING_CACHE = "public, max-age=5"

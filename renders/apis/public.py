@@ -1,0 +1,140 @@
+"""Public image routes for og:image and <img src>: /og/{template}.{ext}, /i/{token} and
+/render. Errors answer as glyphs to clients that accept images (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework.request import Request
+
+from accounts.models import ApiKey
+from accounts.selectors import account_for_public_renders, project_for_key
+from accounts.signing import signed_query_read, signed_token_read
+from config.api import KilnAPIView
+from config.errors import KilnError, as_kiln_error
+from renders.params import params_from_data
+from renders.responses import image_when_done
+from renders.selectors import template_get
+from renders.serializers import (
+    OG_RESERVED,
+    OgQuerySerializer,
+    ScreenshotInputSerializer,
+    spec_options,
+)
+from renders.services.kinds import screenshot_render_create, template_render_create
+from workers.specs import ScreenshotSpec
+
+OG_FORMATS = {
+    "png": "png",
+    "jpg": "jpeg",
+    "jpeg": "jpeg",
+    "webp": "webp",
+    "svg": "svg",
+    "pdf": "pdf",
+}
+
+
+class PublicImageView(KilnAPIView):
+    """Image routes for <img> and og:image: errors are glyphs for image clients."""
+
+    permission_classes: list = []
+    accepts_query_key = True
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        from renders.glyphs import image_error_response
+
+        error = as_kiln_error(exc)
+        if error is None:
+            raise exc
+        return image_error_response(self.request, error)
+
+
+def _template_image(
+    request: Request, *, api_key: ApiKey, wanted: dict[str, Any], from_query: bool
+) -> HttpResponse:
+    """A template render for an image route: the bytes (from the cache when they are
+    there: no database write), or the job's error."""
+    project = project_for_key(api_key=api_key, slug=wanted.get("project"))
+    template = template_get(project=project, slug=wanted["template"])
+    job = template_render_create(
+        account=api_key.account,
+        project=project,
+        template=template,
+        params=wanted.get("params") or {},
+        options=wanted,
+        from_query=from_query,
+    )
+    return image_when_done(request, job)
+
+
+class OgImageView(PublicImageView):
+    """GET /og/{template}.{ext}?{params}: with ?api_key= (or a Bearer key) or a valid sig."""
+
+    def get(self, request: Request, slug: str, ext: str) -> HttpResponse:
+        query = {k: v for k, v in request.query_params.items()}
+        api_key = request.auth
+        if api_key is None:
+            if "sig" not in query:
+                raise KilnError(
+                    "UNAUTHORIZED", "pass ?api_key= or use a signed URL (POST /v1/sign)"
+                )
+            api_key = signed_query_read(path=request.path, query=query)
+        serializer = OgQuerySerializer(data={k: v for k, v in query.items() if v != ""})
+        serializer.is_valid(raise_exception=True)
+        options = dict(serializer.validated_data)
+        wanted = {
+            **options,
+            "template": slug,
+            "format": OG_FORMATS[ext],
+            "params": params_from_data({k: v for k, v in query.items() if k not in OG_RESERVED}),
+        }
+        return _template_image(request, api_key=api_key, wanted=wanted, from_query=True)
+
+
+class SignedImageView(PublicImageView):
+    """GET /i/{token}: a signed URL from POST /v1/sign; no key needed."""
+
+    authentication_classes: list = []
+
+    def get(self, request: Request, token: str) -> HttpResponse:
+        api_key, wanted = signed_token_read(token)
+        return _template_image(request, api_key=api_key, wanted=wanted, from_query=False)
+
+
+RENDER_RESERVED = {"api_key", *ScreenshotInputSerializer().fields} - {"headers", "cookies"}
+
+
+class RenderImageView(PublicImageView):
+    """GET /render?url=…: a screenshot for <img src>. Needs a key unless the operator
+    names an account for public renders (KILN_RENDER_PUBLIC_ACCOUNT). Query params Kiln
+    does not know are forwarded to the target URL."""
+
+    def get(self, request: Request) -> HttpResponse:
+        account = request.user if request.auth is not None else None
+        if account is None:
+            account = account_for_public_renders(slug=settings.KILN_RENDER_PUBLIC_ACCOUNT)
+            if account is None:
+                raise KilnError("UNAUTHORIZED", "pass ?api_key= (a publishable key will do)")
+        query = request.query_params
+        if "headers" in query or "cookies" in query:
+            raise KilnError("VALIDATION_FAILED", "headers and cookies only in POST /v1/screenshots")
+        known = {k: query[k] for k in query if k in RENDER_RESERVED and k != "api_key"}
+        forwarded = {k: query[k] for k in query if k not in RENDER_RESERVED}
+        serializer = ScreenshotInputSerializer(data=known)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = (
+            project_for_key(api_key=request.auth, slug=data.get("project"))
+            if request.auth is not None
+            else None
+        )
+        job = screenshot_render_create(
+            account=account,
+            project=project,
+            options=spec_options(ScreenshotSpec, data),
+            forwarded=forwarded,
+            force=data["force"],
+        )
+        return image_when_done(request, job)

@@ -1,0 +1,123 @@
+"""Templates: create, update and delete through the API and the admin.
+
+A template is saved only if it compiles, passes the sandbox's static checks and renders
+its sample params. Two racing creates of one slug end in one template and one `409`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import Project
+from config.errors import KilnError
+from renders.models import Template
+from renders.params import params_validate, schema_check
+from renders.selectors import templates_forget
+from renders.services.kinds import font_check
+from workers.rasterise import RenderInputError
+
+
+def template_create(*, project: Project | None, fields: dict[str, Any]) -> Template:
+    """A new template of `project`; 409 CONFLICT if the slug is taken (also when another
+    request takes it at the same moment: the unique constraint decides)."""
+    if project is None:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            "templates belong to a project: pass 'project' (or use a project-scoped key)",
+            details={"project": ["required"]},
+        )
+    for required in ("slug", "source", "param_schema"):
+        if required not in fields:
+            raise KilnError(
+                "VALIDATION_FAILED", f"'{required}' is required", details={required: ["required"]}
+            )
+    conflict = KilnError("CONFLICT", f"template '{fields['slug']}' exists; PATCH it instead")
+    if Template.objects.filter(project=project, slug=fields["slug"]).exists():
+        raise conflict
+    try:
+        with transaction.atomic():
+            return template_save(template=Template(project=project), fields=fields)
+    except IntegrityError:
+        raise conflict from None
+
+
+def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
+    if template.is_builtin:
+        raise KilnError("FORBIDDEN", "built-in templates are read-only; create your own")
+    fields = {k: v for k, v in fields.items() if k not in ("project", "slug")}
+    return template_save(template=template, fields=fields)
+
+
+def template_delete(*, template: Template) -> None:
+    if template.is_builtin:
+        raise KilnError("FORBIDDEN", "built-in templates are read-only; create your own")
+    template.delete()
+    transaction.on_commit(templates_forget)
+
+
+def template_save(*, template: Template, fields: dict[str, Any]) -> Template:
+    """Create or update a template: it must compile, pass the sandbox's static checks and
+    render its sample params, or nothing is saved."""
+    from workers.templating import TemplateSourceError
+
+    for name, value in fields.items():
+        setattr(template, name, value)
+    schema_check(template.param_schema)
+    font_check(template.default_font)
+    try:
+        svg = template_sample_document(template=template)
+        if template.engine == Template.Engine.SVG:
+            from workers.rasterise import inspect_svg
+
+            inspect_svg(svg.encode())  # html output is guarded in the browser instead
+    except TemplateSourceError as exc:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"template source: {exc}",
+            details={"source": [str(exc)], "line": exc.line},
+        ) from None
+    except RenderInputError as exc:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"template output is not safe SVG: {exc.message}",
+            details={"source": [exc.message]},
+        ) from None
+    template.digest = template_digest(template)
+    template.save()
+    transaction.on_commit(templates_forget)
+    return template
+
+
+def template_sample_document(*, template: Template) -> str:
+    """The template's document for its sample params at its default size (what saving
+    checks and the admin previews). KilnError for bad sample params, TemplateSourceError
+    when the source fails."""
+    from workers.templating import TemplateContext, render_template_svg
+
+    sample = params_validate(
+        slug=template.slug,
+        schema=template.param_schema,
+        given={**template.sample_params},
+        from_query=False,
+    )
+    context = TemplateContext(
+        width=template.default_width,
+        height=template.default_height,
+        family=template.default_font,
+    )
+    return render_template_svg(template.source, sample, context)
+
+
+def template_digest(template: Template) -> str:
+    from workers.templating import source_digest
+
+    return source_digest(
+        template.engine,
+        template.source,
+        sorted(template.param_schema.items()),
+        template.default_width,
+        template.default_height,
+        template.default_font,
+    )

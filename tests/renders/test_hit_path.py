@@ -1,0 +1,106 @@
+"""The hit path: what a cache hit costs and how long anything cached in-process lives."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from renders.models import RenderJob, Template
+from renders.services.templates import template_digest
+from tests.factories import api_key_for
+
+pytestmark = pytest.mark.usefixtures("farm")
+
+
+def og(api, key: str, title: str, **headers):
+    return api.get(f"/og/blog-post.png?title={title}&api_key={key}", **headers)
+
+
+def test_a_public_route_hit_makes_no_database_statement(api, account, settings):
+    settings.KILN_LOCAL_CACHE_SECONDS = 60
+    key = api_key_for(account, kind="publishable")
+    first = og(api, key, "Zero writes")
+    assert first.status_code == 200
+    rows = RenderJob.objects.count()
+
+    with CaptureQueriesContext(connection) as queries:
+        again = og(api, key, "Zero writes")
+
+    assert again.status_code == 200 and again.content == first.content
+    assert queries.captured_queries == []
+    assert RenderJob.objects.count() == rows
+
+
+def test_if_none_match_with_the_bytes_digest_is_304(api, account):
+    key = api_key_for(account, kind="publishable")
+    first = og(api, key, "Etag please")
+
+    again = og(api, key, "Etag please", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert again.status_code == 304
+    assert again["ETag"] == first["ETag"]
+
+
+def test_force_with_new_bytes_changes_the_etag_and_the_old_one_gets_200(api):
+    # A page that paints itself a new colour every time it is rendered.
+    html = (
+        "<body style='margin:0'><script>document.body.style.background='#'+"
+        "Math.floor(Math.random()*0xffffff).toString(16).padStart(6,'0')</script></body>"
+    )
+    body = {"html": html, "width": 40, "height": 40}
+    first = api.post("/v1/images", body, format="json", HTTP_ACCEPT="image/png")
+    forced = api.post(
+        "/v1/images",
+        {**body, "force": True},
+        format="json",
+        HTTP_ACCEPT="image/png",
+        HTTP_IF_NONE_MATCH=first["ETag"],
+    )
+
+    assert first.status_code == 200 and forced.status_code == 200
+    assert forced.content != first.content
+    assert forced["ETag"] != first["ETag"]
+    job = api.post("/v1/images", body, format="json").json()  # a hit now
+    stale = api.get(job["image_url"], HTTP_IF_NONE_MATCH=first["ETag"])
+    assert stale.status_code == 200 and stale.content == forced.content
+
+
+def test_an_edited_template_stops_serving_its_old_renders_within_the_bound(api, account, settings):
+    from tests.factories import ProjectFactory
+
+    settings.KILN_LOCAL_CACHE_SECONDS = 0.5
+    project = ProjectFactory(account=account)
+    source = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="{{ width }}" height="{{ height }}">'
+        '<rect width="100%" height="100%" fill="{{ fill }}"/></svg>'
+    )
+    created = api.post(
+        "/v1/templates",
+        {
+            "project": project.slug,
+            "slug": "swatch",
+            "source": source,
+            "param_schema": {},
+            "default_width": 20,
+            "default_height": 20,
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    url = f"/og/swatch.png?project={project.slug}&fill=x"
+    first = api.get(url)
+    assert first.status_code == 200
+
+    # Another process edits it (the row changes behind this process's back).
+    template = Template.objects.get(project=project, slug="swatch")
+    template.source = source.replace("{{ fill }}", "#00ff00")
+    template.digest = template_digest(template)
+    Template.objects.filter(id=template.id).update(source=template.source, digest=template.digest)
+
+    time.sleep(0.6)
+    second = api.get(url)
+    assert second.status_code == 200
+    assert second.content != first.content
