@@ -19,7 +19,7 @@ from accounts.models import Account, ApiKey, MonthlyUsage, Plan, Project
 from accounts.selectors import current_month, usage_cache_name, usage_images_this_month
 from config.errors import KilnError
 from config.local_cache import TtlCache, local_cache_ttl
-from config.redis_client import get_redis
+from config.redis_client import get_redis, redis_hash_drain
 
 KEY_PREFIXES = {ApiKey.Kind.SECRET: "kiln_sk_", ApiKey.Kind.PUBLISHABLE: "kiln_pk_"}
 # "kiln_sk_" + 8 characters is indexed for lookup; the rest only ever exists hashed.
@@ -125,20 +125,11 @@ LAST_USED_HASH = "kiln:keys-last-used"
 
 def api_keys_last_used_flush() -> int:
     """Beat: write the keys' last-used times noted in Redis to their rows."""
-    client = get_redis()
-    if client is None:
-        return 0
-    pending = f"{LAST_USED_HASH}:flushing"
-    try:
-        client.rename(LAST_USED_HASH, pending)
-    except redis.exceptions.ResponseError:  # nothing noted since the last flush
-        return 0
-    marks = client.hgetall(pending)
+    marks = redis_hash_drain(LAST_USED_HASH)
     for key_id, when in marks.items():
         ApiKey.objects.filter(id=int(key_id)).update(
             last_used_at=datetime.fromisoformat(when.decode())
         )
-    client.delete(pending)
     return len(marks)
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 import redis.exceptions
 from django.db.models import F
 
-from config.redis_client import get_redis
+from config.redis_client import get_redis, redis_hash_drain
 
 HITS_HASH = "kiln:cache-hits"
 FLUSH_EVERY = 1.0
@@ -70,29 +70,26 @@ def _push(counts: dict[int, int]) -> None:
 
 def render_stats_flush() -> int:
     """Beat: add the hits counted in Redis to MonthlyUsage.cache_hits."""
-    client = get_redis()
-    if client is None:
+    if get_redis() is None:
         render_hits_push()
         return 0
-    pending = f"{HITS_HASH}:flushing"
-    try:
-        client.rename(HITS_HASH, pending)
-    except redis.exceptions.ResponseError:  # no hits since the last flush
-        return 0
     by_month: dict[str, dict[int, int]] = {}
-    for field, count in client.hgetall(pending).items():
+    for field, count in redis_hash_drain(HITS_HASH).items():
         month, account_id = field.decode().split(":")
         by_month.setdefault(month, {})[int(account_id)] = int(count)
     _store(by_month)
-    client.delete(pending)
     return sum(sum(counts.values()) for counts in by_month.values())
 
 
 def _store(by_month: dict[str, dict[int, int]]) -> None:
-    from accounts.models import MonthlyUsage
+    from accounts.models import Account, MonthlyUsage
 
+    ids = {account_id for counts in by_month.values() for account_id in counts}
+    live = set(Account.objects.filter(id__in=ids).values_list("id", flat=True))
     for month, counts in by_month.items():
         for account_id, count in counts.items():
+            if account_id not in live:
+                continue  # deleted since: its counts go with it
             updated = MonthlyUsage.objects.filter(account_id=account_id, month=month).update(
                 cache_hits=F("cache_hits") + count
             )

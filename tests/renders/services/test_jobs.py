@@ -98,3 +98,20 @@ def test_quota_is_reserved_atomically_and_refused_past_the_plan(django_capture_o
     assert error.value.code == "QUOTA_EXCEEDED"
     assert MonthlyUsage.objects.get(account=account).images == 2
     assert RenderJob.objects.filter(account=account).count() == 2  # nothing half-written
+
+
+def test_hits_are_counted_in_redis_and_flushed_to_the_month(
+    account, django_capture_on_commit_callbacks
+):
+    from renders.stats import render_hits_push, render_stats_flush
+
+    with django_capture_on_commit_callbacks():
+        leader = render_job_create(account=account, project=None, spec=_spec("#0d0d0d"))
+    _finish(leader)
+    for _ in range(3):
+        render_job_create(account=account, project=None, spec=_spec("#0d0d0d"))
+    render_hits_push()
+
+    assert render_stats_flush() >= 3
+    assert MonthlyUsage.objects.get(account=account).cache_hits == 3
+    assert render_stats_flush() == 0  # drained
