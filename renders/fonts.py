@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from config.local_cache import TtlCache, local_cache_ttl
 from renders.models import Font
 
 _registered: set[int] = set()
@@ -28,11 +29,18 @@ def _local_copy(font: Font) -> Path:
     return path
 
 
+_uploaded: TtlCache[frozenset[int]] = TtlCache(ttl=local_cache_ttl)
+
+
 def uploaded_fonts_register() -> None:
-    """Register every uploaded font this process has not seen yet."""
+    """Register every uploaded font this process has not seen yet. The list of uploads is
+    read at most once per KILN_LOCAL_CACHE_SECONDS: an upload reaches every process
+    within that bound."""
     from workers.fonts import register_font_file
 
-    known = set(Font.objects.values_list("id", flat=True))
+    known = _uploaded.get_or_load(
+        "ids", lambda: frozenset(Font.objects.values_list("id", flat=True))
+    )
     if known <= _registered:
         return
     with _lock:

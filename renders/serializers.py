@@ -60,10 +60,11 @@ class FormatField(serializers.ChoiceField):
 def spec_serializer_fields(
     cls: type[RenderSpec], *names: str, required: tuple[str, ...] = ()
 ) -> dict[str, serializers.Field]:
-    """DRF fields for `names` of spec `cls`, with the spec's bounds and choices. None of
-    them has a default: what the request leaves out, the spec fills in."""
+    """DRF fields for `names` of spec `cls` (default: the fields its callers set), with the
+    spec's bounds and choices. None of them has a default: what the request leaves out,
+    the spec fills in."""
     fields: dict[str, serializers.Field] = {}
-    for name in names:
+    for name in names or cls.caller_fields:
         field = cls.__dataclass_fields__[name]
         meta, kind = field.metadata, str(field.type)
         options: dict[str, Any] = {"required": name in required, "help_text": meta.get("help")}
@@ -149,9 +150,6 @@ class SizeInputSerializer(serializers.Serializer):
     height = serializers.IntegerField(min_value=1)
 
 
-TEMPLATE_OUTPUT = ("width", "height", "format", "quality", "dpr", "background", "font")
-
-
 class TemplateRenderInputSerializer(serializers.Serializer):
     """The template part of POST /v1/images, /v1/sign, /v1/batches and previews."""
 
@@ -161,7 +159,7 @@ class TemplateRenderInputSerializer(serializers.Serializer):
     project = serializers.SlugField(required=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec, *TEMPLATE_OUTPUT)}
+        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec)}
 
 
 class BatchCreateInputSerializer(TemplateRenderInputSerializer):
@@ -190,7 +188,7 @@ class OgQuerySerializer(serializers.Serializer):
     project = serializers.SlugField(required=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        output = [name for name in TEMPLATE_OUTPUT if name != "format"]
+        output = [name for name in TemplateSpec.caller_fields if name != "format"]
         return {**super().get_fields(), **spec_serializer_fields(TemplateSpec, *output)}
 
 
@@ -277,22 +275,6 @@ class CookieSerializer(serializers.Serializer):
     path = StrictCharField(max_length=1024, required=False)
 
 
-SCREENSHOT_FIELDS = (
-    "url",
-    "width",
-    "height",
-    "dpr",
-    "format",
-    "quality",
-    "selector",
-    "full_page",
-    "wait_for",
-    "delay_ms",
-    "scheme",
-    "digest",
-)
-
-
 class ScreenshotInputSerializer(serializers.Serializer):
     """POST /v1/screenshots (JSON) and GET /render (query string)."""
 
@@ -306,7 +288,7 @@ class ScreenshotInputSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields.update(spec_serializer_fields(ScreenshotSpec, *SCREENSHOT_FIELDS, required=("url",)))
+        fields.update(spec_serializer_fields(ScreenshotSpec, required=("url",)))
         fields["async"] = serializers.BooleanField(default=False)
         return fields
 

@@ -64,6 +64,8 @@ class RenderSpec:
 
     kind: ClassVar[str] = ""
     queue: ClassVar[str] = "svg"
+    # The fields a caller sets (the rest the service fills in): what the API accepts.
+    caller_fields: ClassVar[tuple[str, ...]] = ("width", "height", "format", "quality", "dpr")
 
     width: int = spec_field(min=1, max=MAX_SIDE, help="CSS pixels")
     height: int = spec_field(min=1, max=MAX_SIDE, help="CSS pixels")
@@ -118,6 +120,8 @@ def _check_bounds(field: dataclasses.Field, value: Any) -> None:
 class CanvasSpec(RenderSpec):
     """A render Kiln draws itself (SVG, templates, inline HTML): it has a background."""
 
+    caller_fields: ClassVar[tuple[str, ...]] = (*RenderSpec.caller_fields, "background")
+
     background: str | None = spec_field(
         None, max_length=32, help="a CSS colour; None = transparent where the format allows"
     )
@@ -137,6 +141,7 @@ class TemplateSpec(CanvasSpec):
 
     kind: ClassVar[str] = "template"
     queue: ClassVar[str] = "svg"
+    caller_fields: ClassVar[tuple[str, ...]] = (*CanvasSpec.caller_fields, "font")
 
     format: str = spec_field("png", choices=TEMPLATE_FORMATS)
     template_id: int = spec_field()
@@ -179,6 +184,16 @@ class ScreenshotSpec(RenderSpec):
 
     kind: ClassVar[str] = "screenshot"
     queue: ClassVar[str] = "browser"
+    caller_fields: ClassVar[tuple[str, ...]] = (
+        "url",
+        *RenderSpec.caller_fields,
+        "selector",
+        "full_page",
+        "wait_for",
+        "delay_ms",
+        "scheme",
+        "digest",
+    )
 
     url: str = spec_field(max_length=2048)
     width: int = spec_field(1440, min=1, max=MAX_SIDE, help="viewport, CSS pixels")

@@ -11,9 +11,10 @@ from accounts.models import ApiKey, Project
 from accounts.signing import signed_query_create, signed_token_create
 from renders.models import Template
 from renders.params import params_validate
+from workers.specs import TemplateSpec
 
 # The render options a signed request carries besides the template's params.
-SIGNED_OPTIONS = ("size", "width", "height", "format", "quality", "dpr", "background", "font")
+SIGNED_OPTIONS = ("size", *TemplateSpec.caller_fields)
 
 
 @dataclass(frozen=True)
