@@ -88,6 +88,15 @@ def spec_serializer_fields(
     return fields
 
 
+def spec_serializer(
+    cls: type[RenderSpec], *names: str, required: tuple[str, ...] = ()
+) -> type[serializers.Serializer]:
+    """A serializer class declaring the spec fields `names` (made once, at import): the
+    base of each kind's input serializer."""
+    fields = spec_serializer_fields(cls, *names, required=required)
+    return type(f"{cls.__name__}Fields", (serializers.Serializer,), fields)
+
+
 def spec_options(cls: type[RenderSpec], data: dict[str, Any]) -> dict[str, Any]:
     """The validated values that are fields of spec `cls`."""
     names = {field.name for field in dataclasses.fields(cls)}
@@ -150,16 +159,13 @@ class SizeInputSerializer(serializers.Serializer):
     height = serializers.IntegerField(min_value=1)
 
 
-class TemplateRenderInputSerializer(serializers.Serializer):
+class TemplateRenderInputSerializer(spec_serializer(TemplateSpec)):
     """The template part of POST /v1/images, /v1/sign, /v1/batches and previews."""
 
     params = serializers.DictField(required=False, default=dict)
     data = serializers.DictField(required=False)  # Audome-style {"title.text": …}
     size = serializers.CharField(required=False, max_length=40)
     project = serializers.SlugField(required=False)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec)}
 
 
 class BatchCreateInputSerializer(TemplateRenderInputSerializer):
@@ -180,16 +186,14 @@ class SignInputSerializer(TemplateRenderInputSerializer):
     expires_in = serializers.IntegerField(min_value=1, max_value=365 * 86400, default=86400)
 
 
-class OgQuerySerializer(serializers.Serializer):
+class OgQuerySerializer(
+    spec_serializer(TemplateSpec, *[f for f in TemplateSpec.caller_fields if f != "format"])
+):
     """The query of GET /og/{template}.{ext}: render options by name; every other
     parameter is a template param (validated against the template's schema)."""
 
     size = serializers.CharField(required=False, max_length=40)
     project = serializers.SlugField(required=False)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        output = [name for name in TemplateSpec.caller_fields if name != "format"]
-        return {**super().get_fields(), **spec_serializer_fields(TemplateSpec, *output)}
 
 
 # Query names of /og/… that are not template params.
@@ -275,7 +279,7 @@ class CookieSerializer(serializers.Serializer):
     path = StrictCharField(max_length=1024, required=False)
 
 
-class ScreenshotInputSerializer(serializers.Serializer):
+class ScreenshotInputSerializer(spec_serializer(ScreenshotSpec, required=("url",))):
     """POST /v1/screenshots (JSON) and GET /render (query string)."""
 
     headers = serializers.DictField(
@@ -288,7 +292,6 @@ class ScreenshotInputSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields.update(spec_serializer_fields(ScreenshotSpec, required=("url",)))
         fields["async"] = serializers.BooleanField(default=False)
         return fields
 

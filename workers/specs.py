@@ -14,6 +14,7 @@ bounds, choices) and to its test; the serializer, the cache key and the job row 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -58,6 +59,11 @@ def spec_field(
 SpecT = TypeVar("SpecT", bound="RenderSpec")
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True, kw_only=True)
 class RenderSpec:
     """What every render kind shares: the output's size, format and encoding."""
@@ -83,13 +89,15 @@ class RenderSpec:
         object.__setattr__(self, "dpr", round(float(self.dpr), 2))
 
     def to_json(self) -> dict[str, Any]:
-        """The canonical JSON form: what the job row stores and the cache key hashes."""
-        return dataclasses.asdict(self)
+        """The canonical JSON form: what the job row stores and the cache key hashes.
+        (Shallow: dataclasses.asdict deep-copies, a third of a cache hit's time.)"""
+        values = {name: getattr(self, name) for name in _field_names(type(self))}
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
 
     @classmethod
     def from_json(cls: type[SpecT], data: dict[str, Any]) -> SpecT:
         """The spec a job row stores (fields the class no longer has are ignored)."""
-        names = {field.name for field in dataclasses.fields(cls)}
+        names = _field_names(cls)
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.request import Request
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Project
 from accounts.selectors import account_for_public_renders, project_for_key
 from accounts.signing import signed_query_read, signed_token_read
 from config.api import KilnAPIView
 from config.errors import KilnError, as_kiln_error
+from config.local_cache import TtlCache, local_cache_ttl
 from renders.params import params_from_data
 from renders.responses import image_when_done
 from renders.selectors import template_get
@@ -23,8 +25,9 @@ from renders.serializers import (
     ScreenshotInputSerializer,
     spec_options,
 )
-from renders.services.kinds import screenshot_render_create, template_render_create
-from workers.specs import ScreenshotSpec
+from renders.services.jobs import render_job_create
+from renders.services.kinds import screenshot_render_create, template_render_spec
+from workers.specs import ScreenshotSpec, TemplateSpec
 
 OG_FORMATS = {
     "png": "png",
@@ -51,21 +54,36 @@ class PublicImageView(KilnAPIView):
         return image_error_response(self.request, error)
 
 
+# A public URL is requested over and over: what it asks for (the validated spec) is kept
+# per key for KILN_LOCAL_CACHE_SECONDS, so a hit skips parsing and validation. Only
+# requests that validated are kept; the bound is the one templates and keys have anyway.
+_parsed: TtlCache[tuple[Project | None, TemplateSpec]] = TtlCache(ttl=local_cache_ttl)
+
+
 def _template_image(
-    request: Request, *, api_key: ApiKey, wanted: dict[str, Any], from_query: bool
+    request: Request,
+    *,
+    api_key: ApiKey,
+    parse: Callable[[], dict[str, Any]],
+    from_query: bool,
 ) -> HttpResponse:
     """A template render for an image route: the bytes (from the cache when they are
-    there: no database write), or the job's error."""
-    project = project_for_key(api_key=api_key, slug=wanted.get("project"))
-    template = template_get(project=project, slug=wanted["template"])
-    job = template_render_create(
-        account=api_key.account,
-        project=project,
-        template=template,
-        params=wanted.get("params") or {},
-        options=wanted,
-        from_query=from_query,
-    )
+    there: no database write), or the job's error. `parse` reads what the URL asks."""
+    memo = (request.path, request.META.get("QUERY_STRING", ""), api_key.id)
+    found = _parsed.get(memo)
+    if found is None:
+        wanted = parse()
+        project = project_for_key(api_key=api_key, slug=wanted.get("project"))
+        spec = template_render_spec(
+            account=api_key.account,
+            template=template_get(project=project, slug=wanted["template"]),
+            params=wanted.get("params") or {},
+            options=wanted,
+            from_query=from_query,
+        )
+        found = _parsed.put(memo, (project, spec))
+    project, spec = found
+    job = render_job_create(account=api_key.account, project=project, spec=spec)
     return image_when_done(request, job)
 
 
@@ -81,16 +99,19 @@ class OgImageView(PublicImageView):
                     "UNAUTHORIZED", "pass ?api_key= or use a signed URL (POST /v1/sign)"
                 )
             api_key = signed_query_read(path=request.path, query=query)
-        serializer = OgQuerySerializer(data={k: v for k, v in query.items() if v != ""})
-        serializer.is_valid(raise_exception=True)
-        options = dict(serializer.validated_data)
-        wanted = {
-            **options,
-            "template": slug,
-            "format": OG_FORMATS[ext],
-            "params": params_from_data({k: v for k, v in query.items() if k not in OG_RESERVED}),
-        }
-        return _template_image(request, api_key=api_key, wanted=wanted, from_query=True)
+
+        def parse() -> dict[str, Any]:
+            serializer = OgQuerySerializer(data={k: v for k, v in query.items() if v != ""})
+            serializer.is_valid(raise_exception=True)
+            params = {k: v for k, v in query.items() if k not in OG_RESERVED}
+            return {
+                **serializer.validated_data,
+                "template": slug,
+                "format": OG_FORMATS[ext],
+                "params": params_from_data(params),
+            }
+
+        return _template_image(request, api_key=api_key, parse=parse, from_query=True)
 
 
 class SignedImageView(PublicImageView):
@@ -100,7 +121,7 @@ class SignedImageView(PublicImageView):
 
     def get(self, request: Request, token: str) -> HttpResponse:
         api_key, wanted = signed_token_read(token)
-        return _template_image(request, api_key=api_key, wanted=wanted, from_query=False)
+        return _template_image(request, api_key=api_key, parse=lambda: wanted, from_query=False)
 
 
 RENDER_RESERVED = {"api_key", *ScreenshotInputSerializer().fields} - {"headers", "cookies"}

@@ -76,7 +76,10 @@ def test_a_template_spec_pins_the_template_version_and_validates_params(account)
     template = Template.objects.get(project__isnull=True, slug="blog-post")
 
     spec = template_render_spec(
-        account=account, template=template, params={"title": "Hello"}, options={"size": "instagram-square"}
+        account=account,
+        template=template,
+        params={"title": "Hello"},
+        options={"size": "instagram-square"},
     )
 
     assert (spec.template_id, spec.digest) == (template.id, template.digest)
