@@ -25,15 +25,28 @@ def usage_cache_name(account_id: int, month: str) -> str:
     return f"usage:{account_id}:{month}"
 
 
+_usage: TtlCache[int] = TtlCache(ttl=local_cache_ttl)
+
+
 def usage_images_this_month(*, account: Account) -> int:
+    """This month's rendered images: from this process's memory (for at most
+    KILN_LOCAL_CACHE_SECONDS, refreshed at once by a render in this process), then
+    Redis, then the row. Quota decisions never read this: quota_reserve is atomic."""
     month = current_month()
     name = usage_cache_name(account.id, month)
+    used = _usage.get(name)
+    if used is not None:
+        return used
     used = cache.get(name)
     if used is None:
         row = MonthlyUsage.objects.filter(account=account, month=month).first()
         used = row.images if row else 0
         cache.set(name, used, timeout=USAGE_CACHE_SECONDS)
-    return used
+    return _usage.put(name, used)
+
+
+def usage_forget(*, account_id: int, month: str) -> None:
+    _usage.discard(usage_cache_name(account_id, month))
 
 
 _projects: TtlCache[Project] = TtlCache(ttl=local_cache_ttl)

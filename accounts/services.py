@@ -16,7 +16,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, MonthlyUsage, Plan, Project
-from accounts.selectors import current_month, usage_cache_name, usage_images_this_month
+from accounts.selectors import (
+    current_month,
+    usage_cache_name,
+    usage_forget,
+    usage_images_this_month,
+)
+from accounts.signing import signer_forget
 from config.errors import KilnError
 from config.local_cache import TtlCache, local_cache_ttl
 from config.redis_client import get_redis, redis_hash_drain
@@ -136,6 +142,7 @@ def api_keys_last_used_flush() -> int:
 def api_key_forget(*, api_key: ApiKey) -> None:
     """Drop this process's cached copy of the key (other processes: within the TTL)."""
     _keys.discard(api_key.digest)
+    signer_forget(key_id=api_key.id)
 
 
 def usage_record_images(*, account: Account, count: int = 1) -> None:
@@ -193,6 +200,7 @@ def quota_check(*, account: Account) -> None:
 
 def _usage_changed(account: Account, month: str) -> None:
     """The cached count for the rate headers is stale: drop it (re-read on next use)."""
+    usage_forget(account_id=account.id, month=month)
     # On a Redis error it expires on its own within USAGE_CACHE_SECONDS.
     with contextlib.suppress(redis.exceptions.RedisError):
         cache.delete(usage_cache_name(account.id, month))

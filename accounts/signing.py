@@ -18,6 +18,7 @@ from django.core import signing
 
 from accounts.models import ApiKey
 from config.errors import KilnError
+from config.local_cache import TtlCache, local_cache_ttl
 
 SALT = "kiln.signed-url.v1"
 MAX_EXPIRES_IN = 365 * 86400
@@ -68,12 +69,27 @@ def signed_query_read(*, path: str, query: dict[str, str]) -> ApiKey:
     return _live_key(int(unsigned.get("kid", "0") or 0))
 
 
+_signers: TtlCache[ApiKey] = TtlCache(ttl=local_cache_ttl)
+
+
 def _live_key(key_id: int) -> ApiKey:
+    """The signing key, kept in-process for KILN_LOCAL_CACHE_SECONDS (the bound on a
+    revocation voiding its URLs everywhere)."""
     from django.utils import timezone
 
-    api_key = ApiKey.objects.select_related("account__plan", "project").filter(id=key_id).first()
+    api_key = _signers.get(key_id)
+    if api_key is None:
+        api_key = (
+            ApiKey.objects.select_related("account__plan", "project").filter(id=key_id).first()
+        )
+        if api_key is not None:
+            _signers.put(key_id, api_key)
     if api_key is None or api_key.revoked_at is not None:
         raise KilnError("UNAUTHORIZED", "the key that signed this URL has been revoked")
     if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
         raise KilnError("UNAUTHORIZED", "the key that signed this URL has expired")
     return api_key
+
+
+def signer_forget(*, key_id: int) -> None:
+    _signers.discard(key_id)

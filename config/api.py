@@ -3,6 +3,10 @@ counts requests and adds the rate headers, and the small HTTP helpers of image r
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.request import Request
@@ -11,6 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.selectors import usage_images_this_month
 from accounts.services import rate_limit_hit
+from config.local_cache import TtlCache, local_cache_ttl
 
 # Content-addressed and pure routes: the bytes at a URL never change.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -28,6 +33,32 @@ def wants_image(request: HttpRequest) -> bool:
 
 def etag_matches(request: HttpRequest, etag: str) -> bool:
     return bool(etag) and etag in request.headers.get("If-None-Match", "")
+
+
+T = TypeVar("T")
+_parsed: TtlCache[Any] = TtlCache(ttl=local_cache_ttl, max_items=20_000)
+
+
+def parsed_once(
+    request: Request, build: Callable[[], T], *, still_valid: Callable[[T], bool] | None = None
+) -> T:
+    """What `request` asks for, worked out by `build` once per distinct request (method,
+    path, query, body and key) and kept for KILN_LOCAL_CACHE_SECONDS, so a repeated
+    request (the common case for images) skips parsing and validation. Only what
+    validated is kept: `build` raises otherwise. `still_valid` can refuse a kept answer
+    (e.g. its template changed). Call it before reading request.data."""
+    body = request._request.body if request.method != "GET" else b""
+    key = (
+        request.method,
+        request.path,
+        request.META.get("QUERY_STRING", ""),
+        hashlib.blake2b(body, digest_size=16).digest(),
+        getattr(request.auth, "id", None),
+    )
+    found = _parsed.get(key)
+    if found is None or (still_valid is not None and not still_valid(found)):
+        found = _parsed.put(key, build())
+    return found
 
 
 class KilnAPIView(APIView):

@@ -18,6 +18,7 @@ from config.local_cache import TtlCache, local_cache_ttl
 from renders.cache import CachedRender, cache_entry_name, hit_source
 from renders.models import Batch, RenderJob, Template
 from renders.notify import POLL_SECONDS, done_event, done_event_release
+from workers.specs import RenderSpec, TemplateSpec
 
 
 def cache_ttl_seconds() -> int:
@@ -40,13 +41,20 @@ def cached_render_from_job(job: RenderJob) -> CachedRender:
     )
 
 
+_entries: TtlCache[CachedRender] = TtlCache(ttl=local_cache_ttl, max_items=50_000)
+
+
 def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
-    """The stored render for this key: Redis first, then the newest succeeded leader."""
+    """The stored render for this key: this process's memory (for at most
+    KILN_LOCAL_CACHE_SECONDS), then Redis, then the newest succeeded leader."""
+    found = _entries.get(cache_key)
+    if found is not None:
+        return found
     entry = cache.get(cache_entry_name(cache_key))
     if entry is not None:
         found = CachedRender.from_json(entry)
         if found is not None:
-            return found
+            return _entries.put(cache_key, found)
     job = (
         RenderJob.objects.filter(
             cache_key=cache_key,
@@ -62,7 +70,13 @@ def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
         return None
     found = cached_render_from_job(job)
     cache.set(cache_entry_name(cache_key), found.to_json(), timeout=cache_ttl_seconds())
-    return found
+    return _entries.put(cache_key, found)
+
+
+def cached_render_forget(*, cache_key: str) -> None:
+    """Forget this process's copy of the entry (a forced re-render is on its way; other
+    processes see the new one within KILN_LOCAL_CACHE_SECONDS)."""
+    _entries.discard(cache_key)
 
 
 def render_job_get(*, account: Account, job_id: str) -> RenderJob:
@@ -124,6 +138,16 @@ def template_get(*, project: Project | None, slug: str) -> Template:
     if template is None:
         raise KilnError("NOT_FOUND", f"no template '{slug}'; GET /v1/templates lists them")
     return _templates.put(key, template)
+
+
+def template_spec_current(*, project: Project | None, spec: RenderSpec) -> bool:
+    """False when `spec` renders a template version that is no longer the current one."""
+    if not isinstance(spec, TemplateSpec):
+        return True
+    try:
+        return template_get(project=project, slug=spec.template).digest == spec.digest
+    except KilnError:
+        return False
 
 
 def template_by_id(*, template_id: int, digest: str) -> Template | None:

@@ -13,12 +13,11 @@ from rest_framework.request import Request
 from accounts.models import ApiKey, Project
 from accounts.selectors import account_for_public_renders, project_for_key
 from accounts.signing import signed_query_read, signed_token_read
-from config.api import KilnAPIView
+from config.api import KilnAPIView, parsed_once
 from config.errors import KilnError, as_kiln_error
-from config.local_cache import TtlCache, local_cache_ttl
 from renders.params import params_from_data
 from renders.responses import image_when_done
-from renders.selectors import template_get
+from renders.selectors import template_get, template_spec_current
 from renders.serializers import (
     OG_RESERVED,
     OgQuerySerializer,
@@ -54,12 +53,6 @@ class PublicImageView(KilnAPIView):
         return image_error_response(self.request, error)
 
 
-# A public URL is requested over and over: what it asks for (the validated spec) is kept
-# per key for KILN_LOCAL_CACHE_SECONDS, so a hit skips parsing and validation. Only
-# requests that validated are kept; the bound is the one templates and keys have anyway.
-_parsed: TtlCache[tuple[Project | None, TemplateSpec]] = TtlCache(ttl=local_cache_ttl)
-
-
 def _template_image(
     request: Request,
     *,
@@ -68,10 +61,10 @@ def _template_image(
     from_query: bool,
 ) -> HttpResponse:
     """A template render for an image route: the bytes (from the cache when they are
-    there: no database write), or the job's error. `parse` reads what the URL asks."""
-    memo = (request.path, request.META.get("QUERY_STRING", ""), api_key.id)
-    found = _parsed.get(memo)
-    if found is None:
+    there: no database write), or the job's error. `parse` reads what the URL asks; a
+    URL asked again within KILN_LOCAL_CACHE_SECONDS is not parsed again."""
+
+    def read() -> tuple[Project | None, TemplateSpec]:
         wanted = parse()
         project = project_for_key(api_key=api_key, slug=wanted.get("project"))
         spec = template_render_spec(
@@ -81,8 +74,11 @@ def _template_image(
             options=wanted,
             from_query=from_query,
         )
-        found = _parsed.put(memo, (project, spec))
-    project, spec = found
+        return project, spec
+
+    project, spec = parsed_once(
+        request, read, still_valid=lambda kept: template_spec_current(project=kept[0], spec=kept[1])
+    )
     job = render_job_create(account=api_key.account, project=project, spec=spec)
     return image_when_done(request, job)
 

@@ -37,7 +37,12 @@ from renders.cache import (
 )
 from renders.models import Batch, RenderJob
 from renders.notify import render_done_publish
-from renders.selectors import cache_ttl_seconds, cached_render_from_job, cached_render_lookup
+from renders.selectors import (
+    cache_ttl_seconds,
+    cached_render_forget,
+    cached_render_from_job,
+    cached_render_lookup,
+)
 from renders.stats import render_hit_count
 from workers.rasterise import RenderedImage
 from workers.specs import SPEC_CLASSES, RenderSpec
@@ -75,6 +80,8 @@ def render_job_create(
         batch=batch,
         size_name=size_name,
     )
+    if force:
+        cached_render_forget(cache_key=cache_key)
     for _ in range(3):
         if not force:
             hit = cached_render_lookup(cache_key=cache_key)

@@ -100,8 +100,16 @@ def svg_render_create(
     force: bool = False,
     webhook_url: str = "",
 ) -> RenderJob:
-    """Render inline SVG. It is checked here, before anything is queued, so bad input is
-    a 4xx at once and a worker only ever sees SVG it may draw."""
+    """Render inline SVG (see svg_render_spec)."""
+    spec = svg_render_spec(account=account, svg=svg, options=options)
+    return render_job_create(
+        account=account, project=project, spec=spec, force=force, webhook_url=webhook_url
+    )
+
+
+def svg_render_spec(*, account: Account, svg: str, options: Mapping[str, Any]) -> SvgSpec:
+    """Inline SVG, checked here, before anything is queued, so bad input is a 4xx at once
+    and a worker only ever sees SVG it may draw."""
     svg_bytes = svg.encode()
     if len(svg_bytes) > settings.KILN_MAX_SVG_BYTES:
         raise KilnError(
@@ -122,9 +130,7 @@ def svg_render_create(
         )
     spec = output_background(spec_build(SvgSpec, options, svg=svg, width=width, height=height))
     output_size_check(account=account, spec=spec)
-    return render_job_create(
-        account=account, project=project, spec=spec, force=force, webhook_url=webhook_url
-    )
+    return spec
 
 
 def html_render_create(
@@ -136,15 +142,21 @@ def html_render_create(
     force: bool = False,
     webhook_url: str = "",
 ) -> RenderJob:
-    """Render inline HTML in the browser pool (Audome-style: width, height, format,
-    quality, background or transparent)."""
+    """Render inline HTML in the browser pool (see html_render_spec)."""
+    spec = html_render_spec(account=account, html=html, options=options)
+    return render_job_create(
+        account=account, project=project, spec=spec, force=force, webhook_url=webhook_url
+    )
+
+
+def html_render_spec(*, account: Account, html: str, options: Mapping[str, Any]) -> HtmlSpec:
+    """Inline HTML (Audome-style: width, height, format, quality, background or
+    transparent)."""
     if len(html.encode()) > MAX_HTML_BYTES:
         raise KilnError("TOO_LARGE", f"html is larger than {MAX_HTML_BYTES} bytes")
     spec = output_background(spec_build(HtmlSpec, options, html=html))
     output_size_check(account=account, spec=spec)
-    return render_job_create(
-        account=account, project=project, spec=spec, force=force, webhook_url=webhook_url
-    )
+    return spec
 
 
 def iso_week(now=None) -> str:
