@@ -1,4 +1,4 @@
-"""The browser pool (workers/browser.py): a 1200×630 PNG of a local inline HTML card.
+"""The browser pool (workers/browser/): a 1200×630 PNG of a local inline HTML card.
 
 Imported by bench/run.py (`main() -> str`, Markdown); also runnable alone:
 `.venv/bin/python bench/browser.py`.
@@ -56,6 +56,15 @@ WIDTH, HEIGHT = 1200, 630
 
 def card(n: int) -> str:
     return CARD.replace("{n}", str(n))
+
+
+def render_card(n: int):
+    """Card `n` through the pool: `render_html` with an HtmlSpec, as the worker does."""
+    from workers.browser import render_html
+    from workers.specs import HtmlSpec
+
+    html = card(n)
+    return render_html(html, HtmlSpec(html=html, width=WIDTH, height=HEIGHT, format="png"))
 
 
 def _chromium() -> str:
@@ -135,8 +144,6 @@ def bench_capture_alternatives(n: int = 40) -> str:
 def bench_pool_vs_naive(blocks: int = 12, per_block: int = 10) -> tuple[str, dict]:
     from playwright.sync_api import sync_playwright
 
-    from workers.browser import render_html
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium())
         context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
@@ -149,7 +156,7 @@ def bench_pool_vs_naive(blocks: int = 12, per_block: int = 10) -> tuple[str, dic
             return data
 
         def kiln(n: int) -> bytes:
-            return render_html(card(n), width=WIDTH, height=HEIGHT, format="png").data
+            return render_card(n).data
 
         for i in range(5):  # both warm
             naive(i)
@@ -196,10 +203,11 @@ _COLD = """
 import json, time
 t0 = time.perf_counter()
 from workers.browser import render_html, get_pool
+from workers.specs import HtmlSpec
 t1 = time.perf_counter()
-render_html(CARD, width=1200, height=630, format="png")
+render_html(CARD, HtmlSpec(html=CARD, width=1200, height=630, format="png"))
 t2 = time.perf_counter()
-render_html(CARD, width=1200, height=630, format="png")
+render_html(CARD, HtmlSpec(html=CARD, width=1200, height=630, format="png"))
 t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first": t2 - t1, "second": t3 - t2}))
 get_pool().close()
@@ -236,14 +244,14 @@ def bench_cold_start(runs: int = 3) -> str:
 
 
 def _throughput_child(barrier, results, renders: int) -> None:
-    from workers.browser import get_pool, render_html
+    from workers.browser import get_pool
 
     for i in range(5):
-        render_html(card(i), width=WIDTH, height=HEIGHT, format="png")
+        render_card(i)
     barrier.wait()
     start = time.perf_counter()
     for i in range(renders):
-        render_html(card(1000 + i), width=WIDTH, height=HEIGHT, format="png")
+        render_card(1000 + i)
     results.put((renders, time.perf_counter() - start))
     get_pool().close()
 
@@ -281,11 +289,11 @@ def bench_throughput(seconds_each: int = 40) -> str:
 
 
 def _memory_child(results, renders: int) -> None:
-    from workers.browser import get_pool, process_tree_rss_mb, render_html
+    from workers.browser import get_pool, process_tree_rss_mb
 
     samples = []
     for i in range(renders + 1):
-        render_html(card(i), width=WIDTH, height=HEIGHT, format="png")
+        render_card(i)
         if i in (10, 100, 250, renders):
             pool = get_pool()
             pid = pool.browser_pid()
@@ -322,7 +330,8 @@ def bench_url(n: int = 20) -> str:
     from django.test import override_settings
 
     from tests.support.fixture_http import FixtureServer
-    from workers.browser import screenshot_url
+    from workers.browser import screenshot
+    from workers.specs import ScreenshotSpec
 
     server = FixtureServer().start()
     server.add("/", card(0))
@@ -339,9 +348,10 @@ def bench_url(n: int = 20) -> str:
                 samples, size = [], 0
                 for i in range(n + 2):
                     start = time.perf_counter()
-                    image = screenshot_url(
-                        server.url("/"), width=WIDTH, height=HEIGHT, dpr=dpr, format=format
+                    spec = ScreenshotSpec(
+                        url=server.url("/"), width=WIDTH, height=HEIGHT, dpr=dpr, format=format
                     )
+                    image = screenshot(spec)
                     if i >= 2:
                         samples.append((time.perf_counter() - start) * 1000)
                     size = len(image.data)

@@ -29,6 +29,9 @@ import django  # noqa: E402
 django.setup()
 
 CONCURRENCY = 16
+# PostgreSQL's application_name of the farm processes the bench starts (libpq reads
+# PGAPPNAME), so a section can tell their connections from anyone else's.
+FARM_APP_NAME = f"kiln-bench-farm-{os.getpid()}"
 
 
 def stats(samples: list[float]) -> tuple[float, float]:
@@ -46,8 +49,9 @@ def timed(fn, n: int) -> list[float]:
     return out
 
 
-def concurrent(fn, n: int) -> list[float]:
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+def concurrent(fn, n: int, clients: int = CONCURRENCY) -> list[float]:
+    """Call `fn(0)` … `fn(n - 1)` from `clients` threads; the ms each call took."""
+    with ThreadPoolExecutor(max_workers=clients) as pool:
         return list(pool.map(lambda i: timed(lambda: fn(i), 1)[0], range(n)))
 
 
@@ -72,6 +76,7 @@ def farm_env() -> dict[str, str]:
 
     env = service_env(**{k: v for k, v in BENCH_ENV.items() if k != "DJANGO_SETTINGS_MODULE"})
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["PGAPPNAME"] = FARM_APP_NAME
     return env
 
 

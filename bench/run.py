@@ -9,15 +9,25 @@ ratios within one run mean much; absolute times drift.
    Redis + PostgreSQL), 16 concurrent clients: cache miss, cache hit, and `/healthz` as
    the floor of the web stack.
 3. The template pool (bench/templates.py): built-in `blog-post`, in-process and farm.
-4. Placeholders (bench/placeholders.py), when present.
-5. The browser pool (bench/browser.py), when present.
+4. The render path (bench/render_path.py): the `/og` cache hit vs a constant view and
+   its database work per hit, the `POST /v1/images` cache hit vs `/healthz`, the cache
+   miss vs the engine alone, and miss throughput at 4 and 16 clients.
+5. Placeholders (bench/placeholders.py), when present.
+6. The browser pool (bench/browser.py), when present.
+
+Each section is printed as soon as it finishes; a section that fails prints its
+traceback in its place and the others still run.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +46,7 @@ from bench.common import (  # noqa: E402
     stats,
     timed,
 )
-from tests.support.processes import free_port, start_web, start_worker  # noqa: E402
+from tests.support.processes import STARTED, free_port, start_web, start_worker  # noqa: E402
 from workers.rasterise import inspect_svg, render_svg  # noqa: E402
 
 __all__ = ["BENCH_ENV", "CONCURRENCY", "concurrent", "stats", "timed"]
@@ -93,7 +103,11 @@ def bench_http(misses: int = 160, hits: int = 800) -> str:
     port = free_port()
     web = start_web({**env, "WEB_CONCURRENCY": "2"}, name="bench-web", port=port)
     web_args_note = "gunicorn 2×4 threads"
-    worker = start_worker(env, name="bench-svg", queues="svg", concurrency=2)
+    try:
+        worker = start_worker(env, name="bench-svg", queues="svg", concurrency=2)
+    except BaseException:
+        web.stop()
+        raise
     session = requests.Session()
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}", "Accept": "image/png"}
@@ -105,7 +119,6 @@ def bench_http(misses: int = 160, hits: int = 800) -> str:
         assert r.status_code == 200, r.text
 
     hot = {"svg": card_svg("#2a9d8f")}
-    session.post(f"{base}/v1/images", json=hot, headers=headers).raise_for_status()
 
     def hit(i: int) -> None:
         r = requests.post(f"{base}/v1/images", json=hot, headers=headers)
@@ -115,6 +128,7 @@ def bench_http(misses: int = 160, hits: int = 800) -> str:
         requests.get(f"{base}/healthz").raise_for_status()
 
     try:
+        session.post(f"{base}/v1/images", json=hot, headers=headers).raise_for_status()
         concurrent(health, 64)  # warm up
         floor = concurrent(health, hits)
         hit_ms = concurrent(hit, hits)
@@ -146,25 +160,42 @@ def bench_http(misses: int = 160, hits: int = 800) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
-    from bench import templates
+def _module_main(name: str) -> Callable[[], str] | None:
+    """`bench.<name>.main`, or None when the module is not there (an optional section).
+    The import happens when the section runs, so an import error is that section's
+    failure, not a silent skip."""
+    if importlib.util.find_spec(f"bench.{name}") is None:
+        return None
+    return lambda: importlib.import_module(f"bench.{name}").main()
 
-    sections = [bench_in_process(), bench_http(), templates.main()]
+
+def run_section(name: str, section: Callable[[], str]) -> None:
+    """Print one section as soon as it is done; a failure prints its traceback."""
+    started = time.perf_counter()
     try:
-        from bench import placeholders
-    except ImportError:
-        placeholders = None
-    if placeholders is not None:
-        sections.append(placeholders.main())
-    try:
-        from bench import browser
-    except ImportError:
-        browser = None
-    if browser is not None:
-        sections.append(browser.main())
+        text = section()
+    except Exception:
+        text = f"### {name}: FAILED\n\n```\n{traceback.format_exc().rstrip()}\n```"
+    finally:
+        for process in STARTED:  # whatever a failed section left running
+            process.stop_quietly()
+    print(f"{text}\n\n<!-- {name}: {time.perf_counter() - started:.0f} s -->\n", flush=True)
+
+
+def main() -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"Kiln bench, {when}, {os.cpu_count()} cores\n")
-    print("\n\n".join(sections))
+    print(f"Kiln bench, {when}, {os.cpu_count()} cores\n", flush=True)
+    sections: list[tuple[str, Callable[[], str] | None]] = [
+        ("Inline SVG, in-process", bench_in_process),
+        ("Inline SVG over HTTP", bench_http),
+        ("Template pool", _module_main("templates")),
+        ("Render path", _module_main("render_path")),
+        ("Placeholders", _module_main("placeholders")),
+        ("Browser pool", _module_main("browser")),
+    ]
+    for name, section in sections:
+        if section is not None:
+            run_section(name, section)
 
 
 if __name__ == "__main__":
