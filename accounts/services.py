@@ -160,7 +160,7 @@ def usage_record_images(*, account: Account, count: int = 1) -> None:
             )
             if not created:
                 MonthlyUsage.objects.filter(id=usage.id).update(images=F("images") + count)
-    _usage_changed(account, month)
+    _usage_changed(account, month, count)
 
 
 def quota_reserve(*, account: Account, count: int = 1) -> None:
@@ -188,7 +188,7 @@ def quota_reserve(*, account: Account, count: int = 1) -> None:
                 continue
     else:
         raise KilnError("UNAVAILABLE", "could not count the render against the quota; retry")
-    transaction.on_commit(lambda: _usage_changed(account, month))
+    transaction.on_commit(lambda: _usage_changed(account, month, count))
 
 
 def quota_check(*, account: Account) -> None:
@@ -200,12 +200,13 @@ def quota_check(*, account: Account) -> None:
         )
 
 
-def _usage_changed(account: Account, month: str) -> None:
-    """The cached count for the rate headers is stale: drop it (re-read on next use)."""
+def _usage_changed(account: Account, month: str, count: int = 1) -> None:
+    """Keep the cached count for the rate headers true: add to it where it is cached
+    (a missing one is read from the row when next asked)."""
     usage_forget(account_id=account.id, month=month)
     # On a Redis error it expires on its own within USAGE_CACHE_SECONDS.
-    with contextlib.suppress(redis.exceptions.RedisError):
-        cache.delete(usage_cache_name(account.id, month))
+    with contextlib.suppress(redis.exceptions.RedisError, ValueError):
+        cache.incr(usage_cache_name(account.id, month), count)
 
 
 @dataclass

@@ -396,7 +396,13 @@ def bench_og(farm: Farm) -> str:
         before, db_error = None, traceback.format_exc()
     for _ in range(WRK_ROUNDS):  # interleaved, so drift hits both alike
         for url in (CONSTANT, og):
-            results[url].append(wrk_per_worker(farm.base + url, WRK_SECONDS, farm.web.popen.pid))
+            # A lopsided round measures gunicorn's accept, not the route: run it again
+            # (wrk reconnects), up to twice.
+            for _attempt in range(3):
+                run = wrk_per_worker(farm.base + url, WRK_SECONDS, farm.web.popen.pid)
+                if not run.lopsided:
+                    break
+            results[url].append(run)
 
     def median(url: str, field: str, balanced: bool = False) -> float:
         values = sorted(
@@ -407,8 +413,8 @@ def bench_og(farm: Farm) -> str:
     def rounds(url: str) -> str:
         return ", ".join(f"{run.rate:.0f}{'†' if run.lopsided else ''}" for run in results[url])
 
-    ratio = median(og, "rate") / median(CONSTANT, "rate")
     balanced = median(og, "rate", True) / median(CONSTANT, "rate", True)
+    ratio = balanced if balanced == balanced else median(og, "rate") / median(CONSTANT, "rate")
     per_round = sorted(o.rate / c.rate for c, o in zip(results[CONSTANT], results[og], strict=True))
     lopsided = sum(run.lopsided for runs in results.values() for run in runs)
     verdict = "meets" if ratio >= 0.8 else "MISSES"
@@ -426,7 +432,8 @@ def bench_og(farm: Farm) -> str:
             f"| `GET /og/{SLUG}.png?title=…&api_key=kiln_pk_…` (cache hit, 200) | "
             f"{median(og, 'rate'):.0f} | {median(og, 'p99_ms'):.1f} | {rounds(og)} |",
             "",
-            f"og / constant throughput: **{ratio:.2f}×** ({verdict} the 0.8× target; "
+            f"og / constant throughput (balanced rounds): **{ratio:.2f}×** ({verdict} the 0.8× "
+            "target; "
             f"per round {per_round[0]:.2f}–{per_round[-1]:.2f}×). "
             f"The first request (a render on the worker) took {render_ms:.0f} ms.",
             "",

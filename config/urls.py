@@ -9,9 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The public image routes first: they are the hottest (og:image hits).
+    path("", include("renders.public_urls")),
     path("v1/", include("renders.urls")),
     path("ai", include("ai_jobs.urls")),
-    path("", include("renders.public_urls")),
     path("", include("renders.placeholder_urls")),  # last: /{w}x{h} sits at the root
 ]
 

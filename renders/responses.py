@@ -3,6 +3,8 @@ the render when the request is synchronous. Shared by the render API modules."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
@@ -29,22 +31,31 @@ def _body_cache() -> BodyCache:
     return _bodies
 
 
-def image_response(request: HttpRequest, job: RenderJob) -> HttpResponse:
-    """The stored bytes of a succeeded job. The ETag is a digest of the bytes, so a
-    forced re-render that changes them changes it; the bytes of a digest never change,
-    so they are kept in-process by it."""
-    headers = {"ETag": job.etag, "Cache-Control": IMMUTABLE}
-    if etag_matches(request, job.etag):
+class StoredImage(Protocol):
+    """Where rendered bytes are: a succeeded RenderJob or a CachedRender."""
+
+    storage_path: str
+    format: str
+    etag: str
+
+
+def image_response(request: HttpRequest, image: StoredImage) -> HttpResponse:
+    """The stored bytes of a render. The ETag is a digest of the bytes, so a forced
+    re-render that changes them changes it; the bytes of a digest never change, so they
+    are kept in-process by it."""
+    headers = {"ETag": image.etag, "Cache-Control": IMMUTABLE}
+    if etag_matches(request, image.etag):
         return HttpResponse(status=304, headers=headers)
-    body = _body_cache().get(job.etag) if job.etag else None
+    body = _body_cache().get(image.etag) if image.etag else None
     if body is None:
         try:
-            with default_storage.open(job.storage_path, "rb") as stored:
+            with default_storage.open(image.storage_path, "rb") as stored:
                 data = stored.read()
         except FileNotFoundError:
             raise KilnError("NOT_FOUND", "the image has expired from storage; render it again")
-        body = Body(data=data, content_type=CONTENT_TYPES[job.format], etag=content_etag(data))
-        if body.etag == job.etag:
+        etag = content_etag(data)
+        body = Body(data=data, content_type=CONTENT_TYPES[image.format], etag=etag)
+        if body.etag == image.etag:
             _body_cache().put(body.etag, body)
         headers["ETag"] = body.etag
     return HttpResponse(body.data, content_type=body.content_type, headers=headers)

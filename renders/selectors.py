@@ -10,12 +10,13 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db.models import Q, QuerySet
 
 from accounts.models import Account, ApiKey, Project
 from config.errors import KilnError
 from config.local_cache import TtlCache, local_cache_ttl
-from renders.cache import CachedRender, cache_entry_name, hit_source
+from renders.cache import CachedRender, cache_entry_name, hit_source, render_storage_path
 from renders.models import Batch, RenderJob, Template
 from renders.notify import POLL_SECONDS, done_event, done_event_release
 from workers.specs import RenderSpec, TemplateSpec
@@ -23,6 +24,21 @@ from workers.specs import RenderSpec, TemplateSpec
 
 def cache_ttl_seconds() -> int:
     return settings.KILN_CACHE_TTL_DAYS * 86400
+
+
+CACHED_RENDER_COLUMNS = (
+    "id",
+    "account_id",
+    "kind",
+    "params",
+    "storage_path",
+    "format",
+    "width",
+    "height",
+    "size_bytes",
+    "etag",
+    "finished_at",
+)
 
 
 def cached_render_from_job(job: RenderJob) -> CachedRender:
@@ -44,9 +60,11 @@ def cached_render_from_job(job: RenderJob) -> CachedRender:
 _entries: TtlCache[CachedRender] = TtlCache(ttl=local_cache_ttl, max_items=50_000)
 
 
-def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
+def cached_render_lookup(*, cache_key: str, format: str | None = None) -> CachedRender | None:
     """The stored render for this key: this process's memory (for at most
-    KILN_LOCAL_CACHE_SECONDS), then Redis, then the newest succeeded leader."""
+    KILN_LOCAL_CACHE_SECONDS), then Redis, then — only if storage holds bytes at the
+    key's path (`format` given), or always without `format` — the newest succeeded
+    leader's row. A new request is thus a miss without a database query."""
     found = _entries.get(cache_key)
     if found is not None:
         return found
@@ -55,7 +73,9 @@ def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
         found = CachedRender.from_json(entry)
         if found is not None:
             return _entries.put(cache_key, found)
-    job = (
+    if format is not None and _no_stored_bytes(cache_key=cache_key, format=format):
+        return None
+    row = (
         RenderJob.objects.filter(
             cache_key=cache_key,
             status=RenderJob.Status.SUCCEEDED,
@@ -64,13 +84,22 @@ def cached_render_lookup(*, cache_key: str) -> CachedRender | None:
         )
         .exclude(storage_path="")
         .order_by("-finished_at")
+        .values(*CACHED_RENDER_COLUMNS)  # no model instance: this runs on every miss
         .first()
     )
-    if job is None:
+    if row is None:
         return None
-    found = cached_render_from_job(job)
+    found = cached_render_from_job(RenderJob(**row))
     cache.set(cache_entry_name(cache_key), found.to_json(), timeout=cache_ttl_seconds())
     return _entries.put(cache_key, found)
+
+
+def _no_stored_bytes(*, cache_key: str, format: str) -> bool:
+    """True when local storage surely has no bytes for the key (a stat, far cheaper than
+    the row query). Remote storage (S3) is not asked: a HEAD costs more than the query."""
+    if not isinstance(default_storage, FileSystemStorage):
+        return False
+    return not default_storage.exists(render_storage_path(cache_key=cache_key, format=format))
 
 
 def cached_render_forget(*, cache_key: str) -> None:
@@ -107,9 +136,11 @@ def render_job_wait(*, job: RenderJob, timeout: float) -> RenderJob:
     try:
         interval = 0.02
         while True:
-            job.refresh_from_db()
+            # The status alone (a full row costs several times as much to load).
+            status = RenderJob.objects.filter(id=job.id).values_list("status", flat=True).first()
             remaining = deadline - time.monotonic()
-            if job.is_finished or remaining <= 0:
+            if status in (RenderJob.Status.SUCCEEDED, RenderJob.Status.FAILED) or remaining <= 0:
+                job.refresh_from_db()
                 return job
             event.wait(min(remaining, interval))
             event.clear()

@@ -15,8 +15,9 @@ from accounts.selectors import account_for_public_renders, project_for_key
 from accounts.signing import signed_query_read, signed_token_read
 from config.api import KilnAPIView, parsed_once
 from config.errors import KilnError, as_kiln_error
+from renders.cache import render_cache_key
 from renders.params import params_from_data
-from renders.responses import image_when_done
+from renders.responses import image_response, image_when_done
 from renders.selectors import template_get, template_spec_current
 from renders.serializers import (
     OG_RESERVED,
@@ -24,7 +25,7 @@ from renders.serializers import (
     ScreenshotInputSerializer,
     spec_options,
 )
-from renders.services.jobs import render_job_create
+from renders.services.jobs import render_cached, render_job_create
 from renders.services.kinds import screenshot_render_create, template_render_spec
 from workers.specs import ScreenshotSpec, TemplateSpec
 
@@ -64,7 +65,7 @@ def _template_image(
     there: no database write), or the job's error. `parse` reads what the URL asks; a
     URL asked again within KILN_LOCAL_CACHE_SECONDS is not parsed again."""
 
-    def read() -> tuple[Project | None, TemplateSpec]:
+    def read() -> tuple[Project | None, TemplateSpec, str]:
         wanted = parse()
         project = project_for_key(api_key=api_key, slug=wanted.get("project"))
         spec = template_render_spec(
@@ -74,11 +75,14 @@ def _template_image(
             options=wanted,
             from_query=from_query,
         )
-        return project, spec
+        return project, spec, render_cache_key(spec)
 
-    project, spec = parsed_once(
+    project, spec, cache_key = parsed_once(
         request, read, still_valid=lambda kept: template_spec_current(project=kept[0], spec=kept[1])
     )
+    hit = render_cached(account=api_key.account, cache_key=cache_key, format=spec.format)
+    if hit is not None:  # the common case: no job at all
+        return image_response(request, hit)
     job = render_job_create(account=api_key.account, project=project, spec=spec)
     return image_when_done(request, job)
 

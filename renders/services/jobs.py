@@ -84,9 +84,8 @@ def render_job_create(
         cached_render_forget(cache_key=cache_key)
     for _ in range(3):
         if not force:
-            hit = cached_render_lookup(cache_key=cache_key)
+            hit = render_cached(account=account, cache_key=cache_key, format=spec.format)
             if hit is not None:
-                render_hit_count(account_id=account.id)
                 job = cached_job(hit, account=account, fields=fields)
                 if batch is not None:
                     job.id = None  # a new row of the batch, born succeeded
@@ -108,6 +107,15 @@ def render_job_create(
             continue  # the leader finished between our insert and our look: look again
         return job
     raise KilnError("RENDER_FAILED", "could not start the render; retry")
+
+
+def render_cached(*, account: Account, cache_key: str, format: str) -> CachedRender | None:
+    """The stored render of `cache_key` for `account`, counted as a hit; None on a miss.
+    Reads only caches (and the database if Redis lost the entry); writes nothing."""
+    hit = cached_render_lookup(cache_key=cache_key, format=format)
+    if hit is not None:
+        render_hit_count(account_id=account.id)
+    return hit
 
 
 def cached_job(hit: CachedRender, *, account: Account, fields: dict[str, Any]) -> RenderJob:
@@ -238,8 +246,9 @@ def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
 
 
 def _announce(job: RenderJob) -> None:
-    """Fill the Redis cache entry and wake every waiter; best effort (waiters also poll,
-    and a missing entry is looked up in the database)."""
+    """Wake every waiter, then fill the Redis cache entry; best effort (waiters also poll
+    the database, and a missing entry is looked up there)."""
+    render_done_publish(job.cache_key, str(job.id))
     try:
         if job.status == Status.SUCCEEDED:
             cache.set(
@@ -249,7 +258,6 @@ def _announce(job: RenderJob) -> None:
             )
     except redis.exceptions.RedisError:
         logger.warning("could not cache job %s; hits will read the database", job.id)
-    render_done_publish(job.cache_key, str(job.id))
 
 
 def _outcome_fields(job: RenderJob) -> dict[str, Any]:
