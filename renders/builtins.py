@@ -22,11 +22,28 @@ def builtin_files() -> list[tuple[str, Path, Path]]:
     ]
 
 
+# The reference's shipped tree templates (hero, card, promo) are built in as tree-hero,
+# tree-card and tree-promo: Kiln's own hero, card and promo are SVG templates.
+TREE_DIR = BUILTIN_DIR / "tree"
+TREE_PREFIX = "tree-"
+
+
 def builtin_templates_sync() -> int:
     """Upsert every built-in from its files; returns how many changed."""
-    from renders.services.templates import template_digest
+    from renders.services.templates import template_digest, tree_template_fields
 
     changed = 0
+    for path in sorted(TREE_DIR.glob("*.json")):
+        slug = TREE_PREFIX + path.stem
+        template = Template.objects.filter(project__isnull=True, slug=slug).first() or Template(
+            slug=slug
+        )
+        template.engine = Template.Engine.TREE
+        template.source = path.read_text()
+        for name, value in tree_template_fields(template.source).items():
+            setattr(template, name, value)
+        template.description = "The reference's shipped tree template, unchanged format"
+        changed += _save_if_changed(template, template_digest(template))
     for slug, meta_path, source_path in builtin_files():
         meta = json.loads(meta_path.read_text())
         width, height = meta.get("default_size", [1200, 630])
@@ -41,9 +58,13 @@ def builtin_templates_sync() -> int:
         template.sample_params = meta.get("sample_params", {})
         template.default_width, template.default_height = width, height
         template.default_font = meta.get("default_font", "Inter")
-        digest = template_digest(template)
-        if template.pk is None or digest != template.digest:
-            template.digest = digest
-            template.save()
-            changed += 1
+        changed += _save_if_changed(template, template_digest(template))
     return changed
+
+
+def _save_if_changed(template: Template, digest: str) -> int:
+    if template.pk is not None and digest == template.digest:
+        return 0
+    template.digest = digest
+    template.save()
+    return 1

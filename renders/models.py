@@ -28,6 +28,7 @@ class Template(models.Model):
     class Engine(models.TextChoices):
         SVG = "svg", "SVG"
         HTML = "html", "HTML (browser pool)"
+        TREE = "tree", "JSON tree (flexbox, no browser)"
 
     slug = models.SlugField(max_length=80)
     project = models.ForeignKey(
@@ -41,7 +42,9 @@ class Template(models.Model):
     engine = models.CharField(max_length=8, choices=Engine.choices, default=Engine.SVG)
     name = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True)
-    source = models.TextField(help_text="Jinja2 source; autoescaped, sandboxed.")
+    source = models.TextField(
+        help_text="Jinja2 source (autoescaped, sandboxed), or a JSON node tree for `tree`."
+    )
     param_schema = models.JSONField(default=dict, blank=True)
     sample_params = models.JSONField(default=dict, blank=True)
     default_width = models.PositiveIntegerField(default=1200)
@@ -95,6 +98,7 @@ class RenderJob(models.Model):
         HTML = "html", "inline HTML"
         SCREENSHOT = "screenshot", "screenshot"
         HTML_TEMPLATE = "html_template", "HTML template"
+        TREE_TEMPLATE = "tree_template", "tree template"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -25,10 +25,10 @@ def schema_check(schema: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(schema, dict):
         raise KilnError("VALIDATION_FAILED", "param_schema must be an object of name → spec")
     for name, spec in schema.items():
-        if not re.match(r"^[a-z][a-z0-9_]{0,39}$", str(name)):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,39}$", str(name)):
             raise KilnError(
                 "VALIDATION_FAILED",
-                f"param name '{name}' must be lowercase letters, digits and _",
+                f"param name '{name}' must be letters, digits and _, starting with a letter",
             )
         if not isinstance(spec, dict) or spec.get("type") not in TYPES:
             raise KilnError(

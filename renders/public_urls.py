@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from renders.apis import public
+from renders.apis import public, reference
 
 urlpatterns = [
     re_path(
@@ -12,4 +12,5 @@ urlpatterns = [
     ),
     path("render", public.RenderImageView.as_view(), name="render-image"),
     path("i/<str:token>", public.SignedImageView.as_view(), name="signed-image"),
+    path("template/<slug:name>", reference.TemplateImageView.as_view(), name="template-image"),
 ]

@@ -12,8 +12,8 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import IMMUTABLE, base_url, etag_matches, wants_image
-from config.errors import KilnError
+from config.api import IMMUTABLE, KilnAPIView, base_url, etag_matches, wants_image
+from config.errors import KilnError, as_kiln_error
 from config.local_cache import Body, BodyCache
 from renders.cache import content_etag
 from renders.models import RenderJob
@@ -109,3 +109,19 @@ def image_when_done(request: Request, job: RenderJob) -> HttpResponse:
     if job.status == RenderJob.Status.FAILED:
         raise job_error(job, base=base_url(request))
     return image_response(request, job)
+
+
+class PublicImageView(KilnAPIView):
+    """Base of the image routes for <img> and og:image: errors are glyphs for clients
+    that accept images (SPEC §3), JSON otherwise."""
+
+    permission_classes: list = []
+    accepts_query_key = True
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        from renders.glyphs import image_error_response
+
+        error = as_kiln_error(exc)
+        if error is None:
+            raise exc
+        return image_error_response(self.request, error)

@@ -7,6 +7,7 @@ from short in-process caches and Redis; the database answers only what they cann
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -171,6 +172,21 @@ def template_get(*, project: Project | None, slug: str) -> Template:
     return _templates.put(key, template)
 
 
+def tree_template_named(*, project: Project | None, name: str) -> Template:
+    """A tree template for GET /template/{name}: named `name` (the project's, then a
+    built-in), else the built-in copy of the reference's template, `tree-{name}`."""
+    for slug in (name, f"tree-{name}"):
+        try:
+            template = template_get(project=project, slug=slug)
+        except KilnError:
+            continue
+        if template.engine == Template.Engine.TREE:
+            return template
+    raise KilnError(
+        "NOT_FOUND", f"no tree template '{name}'; GET /v1/templates lists them (engine: tree)"
+    )
+
+
 def template_spec_current(*, project: Project | None, spec: RenderSpec) -> bool:
     """False when `spec` renders a template version that is no longer the current one."""
     if not isinstance(spec, TemplateSpec):
@@ -209,6 +225,37 @@ def batch_get(*, account: Account, batch_id: str) -> Batch:
 
 def batch_jobs(*, batch: Batch) -> list[RenderJob]:
     return list(batch.jobs.order_by("created_at"))
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A batch's progress, computed in this one place."""
+
+    jobs: list[RenderJob]
+    done: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return len(self.jobs)
+
+    @property
+    def status(self) -> str:
+        if self.done < self.total:
+            return "running"
+        return "failed" if self.failed == self.total else "completed"
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total
+
+
+def batch_state(*, jobs: list[RenderJob]) -> BatchState:
+    return BatchState(
+        jobs=jobs,
+        done=sum(1 for job in jobs if job.is_finished),
+        failed=sum(1 for job in jobs if job.status == RenderJob.Status.FAILED),
+    )
 
 
 def render_bytes_base64(*, jobs: list[RenderJob]) -> dict[str, str]:

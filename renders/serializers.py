@@ -196,6 +196,21 @@ class OgQuerySerializer(
     project = serializers.SlugField(required=False)
 
 
+class ReferenceTemplateQuerySerializer(serializers.Serializer):
+    """The query of GET /template/{name} (reference 002's names): w and h are clamped to
+    1–4096 by the view, so any whole number is accepted here."""
+
+    w = serializers.IntegerField(required=False)
+    h = serializers.IntegerField(required=False)
+    dpr = spec_serializer_fields(TemplateSpec, "dpr")["dpr"]
+    digest = serializers.CharField(required=False, max_length=80)
+    force = serializers.BooleanField(required=False)
+    project = serializers.SlugField(required=False)
+
+
+# Query names of /template/… that are not template params.
+REFERENCE_RESERVED = {"api_key", *ReferenceTemplateQuerySerializer().fields}
+
 # Query names of /og/… that are not template params.
 OG_RESERVED = {"api_key", "sig", "exp", "kid", *OgQuerySerializer().fields}
 
@@ -203,7 +218,7 @@ OG_RESERVED = {"api_key", "sig", "exp", "kid", *OgQuerySerializer().fields}
 class TemplateWriteInputSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=80, required=False)
     project = serializers.SlugField(required=False)
-    engine = serializers.ChoiceField(choices=["svg", "html"], required=False)
+    engine = serializers.ChoiceField(choices=["svg", "html", "tree"], required=False)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     source = StrictCharField(required=False, trim_whitespace=False, max_length=200_000)

@@ -157,6 +157,7 @@ class TemplateSpec(CanvasSpec):
     digest: str = spec_field(help="the template version the render is made from")
     params: dict[str, Any] = spec_field({})  # noqa: RUF009 - a default_factory field
     font: str = spec_field("Inter", max_length=80)
+    tag: str = spec_field("", max_length=80, help="a cache-key suffix (GET /template's digest)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -172,6 +173,15 @@ class HtmlTemplateSpec(TemplateSpec):
     queue: ClassVar[str] = "browser"
 
     format: str = spec_field("png", choices=RASTER_FORMATS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreeTemplateSpec(TemplateSpec):
+    """A template whose engine is `tree`: a JSON node tree with Tailwind classes, laid
+    out by a flexbox engine (workers/tree) and drawn as SVG on the svg pool."""
+
+    kind: ClassVar[str] = "tree_template"
+    queue: ClassVar[str] = "svg"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,7 +229,8 @@ class ScreenshotSpec(RenderSpec):
 
 
 SPEC_CLASSES: dict[str, type[RenderSpec]] = {
-    cls.kind: cls for cls in (SvgSpec, TemplateSpec, HtmlTemplateSpec, HtmlSpec, ScreenshotSpec)
+    cls.kind: cls
+    for cls in (SvgSpec, TemplateSpec, HtmlTemplateSpec, TreeTemplateSpec, HtmlSpec, ScreenshotSpec)
 }
 
 

@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from accounts.models import ApiKey, Project
 from accounts.selectors import account_for_public_renders, project_for_key
 from accounts.signing import signed_query_read, signed_token_read
-from config.api import KilnAPIView, parsed_once
-from config.errors import KilnError, as_kiln_error
+from config.api import parsed_once
+from config.errors import KilnError
 from renders.cache import render_cache_key
 from renders.params import params_from_data
-from renders.responses import image_response, image_when_done
+from renders.responses import PublicImageView, image_response, image_when_done
 from renders.selectors import template_get, template_spec_current
 from renders.serializers import (
     OG_RESERVED,
@@ -37,21 +37,6 @@ OG_FORMATS = {
     "svg": "svg",
     "pdf": "pdf",
 }
-
-
-class PublicImageView(KilnAPIView):
-    """Image routes for <img> and og:image: errors are glyphs for image clients."""
-
-    permission_classes: list = []
-    accepts_query_key = True
-
-    def handle_exception(self, exc: Exception) -> HttpResponse:
-        from renders.glyphs import image_error_response
-
-        error = as_kiln_error(exc)
-        if error is None:
-            raise exc
-        return image_error_response(self.request, error)
 
 
 def _template_image(

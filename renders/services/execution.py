@@ -27,9 +27,10 @@ from renders.services.jobs import (
     render_job_succeed,
 )
 from renders.services.kinds import render_secrets_get
+from renders.services.templates import template_document as template_document_render
 from workers.rasterise import RenderedImage, RenderInputError, render_spec_svg
 from workers.specs import HtmlSpec, HtmlTemplateSpec, ScreenshotSpec, SvgSpec, TemplateSpec
-from workers.templating import TemplateContext, TemplateSourceError, render_template_svg
+from workers.templating import TemplateSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def template_document(spec: TemplateSpec) -> str:
     """A template job's document (SVG, or HTML for the browser pool), rendered from the
     template version the job was made for."""
     from renders.fonts import uploaded_fonts_register
+    from workers.tree import TreeTemplateError
 
     template = template_by_id(template_id=spec.template_id, digest=spec.digest)
     if template is None:
@@ -133,12 +135,16 @@ def template_document(spec: TemplateSpec) -> str:
             "CONFLICT", f"template '{spec.template}' changed or was deleted; request again"
         )
     uploaded_fonts_register()
-    context = TemplateContext(
-        width=spec.width, height=spec.height, family=spec.font, fetch_image=fetch_param_image
-    )
     try:
-        return render_template_svg(template.source, spec.params, context)
-    except TemplateSourceError as exc:
+        return template_document_render(
+            template=template,
+            params=spec.params,
+            width=spec.width,
+            height=spec.height,
+            family=spec.font,
+            fetch_image=fetch_param_image,
+        )
+    except (TemplateSourceError, TreeTemplateError) as exc:
         raise RenderInputError("RENDER_FAILED", exc.message) from None
 
 

@@ -36,6 +36,7 @@ from workers.specs import (
     SpecError,
     SvgSpec,
     TemplateSpec,
+    TreeTemplateSpec,
 )
 
 SpecT = TypeVar("SpecT", bound=RenderSpec)
@@ -291,6 +292,13 @@ def image_params_check(*, template: Template, params: dict[str, Any]) -> None:
                 raise KilnError(exc.code, exc.message, details={name: [exc.message]}) from None
 
 
+TEMPLATE_SPECS: dict[str, type[TemplateSpec]] = {
+    Template.Engine.SVG: TemplateSpec,
+    Template.Engine.HTML: HtmlTemplateSpec,
+    Template.Engine.TREE: TreeTemplateSpec,
+}
+
+
 def template_render_spec(
     *,
     account: Account,
@@ -301,7 +309,7 @@ def template_render_spec(
 ) -> TemplateSpec:
     """The canonical, validated request for a template render (what the cache key hashes).
     `options`: size, width, height, format, quality, dpr, background, font."""
-    cls = HtmlTemplateSpec if template.engine == Template.Engine.HTML else TemplateSpec
+    cls = TEMPLATE_SPECS[template.engine]
     clean = params_validate(
         slug=template.slug, schema=template.param_schema, given=dict(params), from_query=from_query
     )

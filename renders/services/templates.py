@@ -6,6 +6,8 @@ its sample params. Two racing creates of one slug end in one template and one `4
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -28,7 +30,10 @@ def template_create(*, project: Project | None, fields: dict[str, Any]) -> Templ
             "templates belong to a project: pass 'project' (or use a project-scoped key)",
             details={"project": ["required"]},
         )
-    for required in ("slug", "source", "param_schema"):
+    required_fields = ("slug", "source")
+    if fields.get("engine", Template.Engine.SVG) != Template.Engine.TREE:
+        required_fields += ("param_schema",)  # a tree template's JSON declares its params
+    for required in required_fields:
         if required not in fields:
             raise KilnError(
                 "VALIDATION_FAILED", f"'{required}' is required", details={required: ["required"]}
@@ -59,24 +64,36 @@ def template_delete(*, template: Template) -> None:
 
 def template_save(*, template: Template, fields: dict[str, Any]) -> Template:
     """Create or update a template: it must compile, pass the sandbox's static checks and
-    render its sample params, or nothing is saved."""
+    render its sample params, or nothing is saved. A `tree` template's params, samples
+    and default size come from its JSON (the reference format), unless given."""
     from workers.templating import TemplateSourceError
+    from workers.tree import TreeTemplateError
 
     for name, value in fields.items():
         setattr(template, name, value)
-    schema_check(template.param_schema)
-    font_check(template.default_font)
     try:
-        svg = template_sample_document(template=template)
-        if template.engine == Template.Engine.SVG:
+        if template.engine == Template.Engine.TREE:
+            for name, value in tree_template_fields(template.source).items():
+                if name not in fields or (name == "param_schema" and not fields[name]):
+                    setattr(template, name, value)
+        schema_check(template.param_schema)
+        font_check(template.default_font)
+        document = template_sample_document(template=template)
+        if template.engine != Template.Engine.HTML:
             from workers.rasterise import inspect_svg
 
-            inspect_svg(svg.encode())  # html output is guarded in the browser instead
+            inspect_svg(document.encode())  # html output is guarded in the browser instead
     except TemplateSourceError as exc:
         raise KilnError(
             "VALIDATION_FAILED",
             f"template source: {exc}",
             details={"source": [str(exc)], "line": exc.line},
+        ) from None
+    except TreeTemplateError as exc:
+        raise KilnError(
+            "VALIDATION_FAILED",
+            f"template source: {exc.message}",
+            details={"source": [exc.message], "path": exc.path},
         ) from None
     except RenderInputError as exc:
         raise KilnError(
@@ -90,24 +107,81 @@ def template_save(*, template: Template, fields: dict[str, Any]) -> Template:
     return template
 
 
+def tree_template_fields(source: str) -> dict[str, Any]:
+    """What a reference-format tree template says about itself, as Template fields: every
+    `{{name}}` is a string param (`required` ones required, `defaults` as defaults),
+    `sampleParams` the samples, `defaultSize` the default size. TreeTemplateError when
+    the JSON is not a valid tree template."""
+    from workers.tree import parse_tree_template
+
+    tree = parse_tree_template(source)
+    schema = {}
+    for name in tree.params():
+        entry: dict[str, Any] = {"type": "string", "required": name in tree.required}
+        if name in tree.defaults:
+            entry["default"] = tree.defaults[name]
+        schema[name] = entry
+    return {
+        "param_schema": schema,
+        "sample_params": dict(tree.sample_params),
+        "default_width": tree.default_width,
+        "default_height": tree.default_height,
+        "name": tree.name,
+    }
+
+
+def template_document(
+    *,
+    template: Template,
+    params: dict[str, Any],
+    width: int,
+    height: int,
+    family: str,
+    fetch_image: Callable[[str], tuple[str, bytes]] | None = None,
+) -> str:
+    """A template's document for validated params: SVG (svg and tree engines) or HTML
+    (html). TemplateSourceError or TreeTemplateError when the source fails."""
+    if template.engine == Template.Engine.TREE:
+        from workers.tree import render_tree_svg
+
+        return render_tree_svg(
+            _parsed_tree(template.source),
+            {k: str(v) for k, v in params.items()},
+            width=width,
+            height=height,
+            family=family,
+            fetch_image=fetch_image,
+        )
+    from workers.templating import TemplateContext, render_template_svg
+
+    context = TemplateContext(width=width, height=height, family=family, fetch_image=fetch_image)
+    return render_template_svg(template.source, params, context)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_tree(source: str):
+    from workers.tree import parse_tree_template
+
+    return parse_tree_template(source)
+
+
 def template_sample_document(*, template: Template) -> str:
     """The template's document for its sample params at its default size (what saving
     checks and the admin previews). KilnError for bad sample params, TemplateSourceError
-    when the source fails."""
-    from workers.templating import TemplateContext, render_template_svg
-
+    or TreeTemplateError when the source fails."""
     sample = params_validate(
         slug=template.slug,
         schema=template.param_schema,
         given={**template.sample_params},
         from_query=False,
     )
-    context = TemplateContext(
+    return template_document(
+        template=template,
+        params=sample,
         width=template.default_width,
         height=template.default_height,
         family=template.default_font,
     )
-    return render_template_svg(template.source, sample, context)
 
 
 def template_digest(template: Template) -> str:
