@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from django.db import models
@@ -9,7 +10,9 @@ from django.utils import timezone
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """`whsec_` + standard base64 of 32 random bytes: the form Standard Webhooks'
+    libraries decode (URL-safe base64 would give them a different key)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Plan(models.Model):

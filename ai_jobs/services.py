@@ -41,6 +41,7 @@ from ai_jobs.providers import (
 )
 from config.celery import task_send
 from config.errors import KilnError, public_code
+from webhooks.services import ai_job_notify, webhook_url_check
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def ai_job_submit(
     """The job for this submission: the existing one, or a new one whose prediction is
     queued on the `ai` queue. Identical submissions, even racing ones, get one job and
     one generation: the id is derived from the body and the INSERT decides the winner."""
+    if webhook_url:
+        webhook_url = webhook_url_check(url=webhook_url)  # webhooks: refused before anything
     prompt = prompt.strip()
     spec = ai_model_for(account=account, model=model)
     width, height = spec.fit(width, height)
@@ -215,13 +218,16 @@ def _webhook_url(job_id: str, provider_name: str) -> str | None:
 def _finish(job_id: str, *, state: str, code: str, message: str, **conditions: object) -> bool:
     """Fail or block an in-flight job (and only if `conditions` still hold)."""
     now = timezone.now()
-    changed = AiJob.objects.filter(id=job_id, state__in=IN_FLIGHT, **conditions).update(
-        state=state,
-        error_code=code,
-        error_message=message[:2000],
-        finished_at=now,
-        last_event_at=now,
-    )
+    with transaction.atomic():
+        changed = AiJob.objects.filter(id=job_id, state__in=IN_FLIGHT, **conditions).update(
+            state=state,
+            error_code=code,
+            error_message=message[:2000],
+            finished_at=now,
+            last_event_at=now,
+        )
+        if changed:
+            ai_job_notify(job_id=job_id)  # webhooks (outbox): with the state change
     if changed:
         logger.info("ai job %s %s: %s", job_id, state, code)
     return bool(changed)
@@ -379,13 +385,16 @@ def ai_output_store(*, job_id: str, final_attempt: bool = True) -> str:
         default_storage.delete(path)
     stored = default_storage.save(path, ContentFile(png))
     now = timezone.now()
-    changed = AiJob.objects.filter(id=job_id, state__in=IN_FLIGHT).update(
-        state=State.READY,
-        output_path=stored,
-        size_bytes=len(png),
-        finished_at=now,
-        last_event_at=now,
-    )
+    with transaction.atomic():
+        changed = AiJob.objects.filter(id=job_id, state__in=IN_FLIGHT).update(
+            state=State.READY,
+            output_path=stored,
+            size_bytes=len(png),
+            finished_at=now,
+            last_event_at=now,
+        )
+        if changed:
+            ai_job_notify(job_id=job_id)  # webhooks (outbox): with the state change
     if changed:
         logger.info("ai job %s ready (%d bytes)", job_id, len(png))
     return "ready" if changed else "already finished"
@@ -453,15 +462,24 @@ def ai_jobs_poll() -> dict[str, int]:
     """The beat task: fail jobs past the maximum age, rescue the ones that went quiet."""
     now = timezone.now()
     counts: dict[str, int] = {}
-    expired = AiJob.objects.filter(
+    too_old = AiJob.objects.filter(
         state__in=IN_FLIGHT, enqueued_at__lt=now - timedelta(seconds=settings.KILN_AI_MAX_AGE)
-    ).update(
-        state=State.FAILED,
-        error_code="RENDER_TIMEOUT",
-        error_message=f"not finished within {settings.KILN_AI_MAX_AGE}s; gave up",
-        finished_at=now,
-        last_event_at=now,
     )
+    with transaction.atomic():
+        # webhooks (outbox): the expiring jobs that asked for one, locked so that the
+        # UPDATE below fails exactly these.
+        notify = list(
+            too_old.exclude(webhook_url="").select_for_update().values_list("id", flat=True)
+        )
+        expired = too_old.update(
+            state=State.FAILED,
+            error_code="RENDER_TIMEOUT",
+            error_message=f"not finished within {settings.KILN_AI_MAX_AGE}s; gave up",
+            finished_at=now,
+            last_event_at=now,
+        )
+        for job_id in notify:
+            ai_job_notify(job_id=job_id)
     if expired:
         counts["expired"] = expired
     quiet = AiJob.objects.filter(

@@ -33,7 +33,7 @@ def route_by_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = N
 
 
 app.conf.task_routes = (route_by_task,)
-app.conf.imports = ("renders.tasks", "ai_jobs.tasks")
+app.conf.imports = ("renders.tasks", "ai_jobs.tasks", "webhooks.tasks")
 app.conf.beat_schedule = {
     "requeue-stale-jobs": {"task": "renders.tasks.requeue_stale_jobs", "schedule": 60.0},
     "expire-render-cache": {
@@ -48,9 +48,18 @@ app.conf.beat_schedule = {
         "task": "ai_jobs.tasks.poll_ai_jobs",
         "schedule": float(os.environ.get("KILN_AI_POLL_INTERVAL") or 30),
     },
+    # Webhook deliveries whose message was lost or whose worker died are queued again
+    # (settings.KILN_WEBHOOK_SWEEP_INTERVAL, read here for the same reason).
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_deliveries",
+        "schedule": float(os.environ.get("KILN_WEBHOOK_SWEEP_INTERVAL") or 10),
+    },
 }
 
 
-def task_send(name: str, *args: Any) -> None:
-    """Queue the registered task `name` (on the queue it names)."""
-    app.tasks[name].delay(*args)
+def task_send(name: str, *args: Any, countdown: float | None = None) -> None:
+    """Queue the registered task `name` (on the queue it names), `countdown` seconds on."""
+    if countdown is None:
+        app.tasks[name].delay(*args)
+    else:
+        app.tasks[name].apply_async(args, countdown=countdown)

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "accounts",
     "renders",
     "ai_jobs",
+    "webhooks",
     "workers",
 ]
 
@@ -248,6 +249,20 @@ REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
 REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
 # whsec_… from Replicate's account settings; empty = fetched once from the API.
 REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
+
+# --- outgoing webhooks (webhooks/, workers/webhooks.py, queue webhooks) ---------------------
+# Seconds before each retry (Standard Webhooks' schedule: an attempt at once, then 5 s,
+# 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts over a day and a half), spread by ±jitter.
+KILN_WEBHOOK_RETRY_SCHEDULE = [
+    float(s) for s in env.list("KILN_WEBHOOK_RETRY_SCHEDULE", default=[]) if s.strip()
+] or [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+KILN_WEBHOOK_RETRY_JITTER = env.float("KILN_WEBHOOK_RETRY_JITTER", default=0.2)
+# One attempt's deadline (DNS, connect, request, answer).
+KILN_WEBHOOK_TIMEOUT = env.float("KILN_WEBHOOK_TIMEOUT", default=10.0)
+# How often beat queues deliveries whose message was lost or whose worker died (seconds).
+KILN_WEBHOOK_SWEEP_INTERVAL = env.float("KILN_WEBHOOK_SWEEP_INTERVAL", default=10.0)
+# After `kiln_webhook_secret rotate`, the old secret keeps signing this long (seconds).
+KILN_WEBHOOK_SECRET_GRACE = env.int("KILN_WEBHOOK_SECRET_GRACE", default=86400)
 
 # --- security ---------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -12,6 +12,9 @@ os.environ.setdefault("KILN_TASK_TIME_LIMIT", "20")
 os.environ.setdefault("KILN_VISIBILITY_TIMEOUT", "25")
 os.environ.setdefault("KILN_SYNC_TIMEOUT", "30")
 os.environ.setdefault("KILN_VAR_DIR", "/tmp/kiln-test-var")
+# Webhook retries in fractions of a second instead of minutes, and a short attempt timeout.
+os.environ.setdefault("KILN_WEBHOOK_RETRY_SCHEDULE", "0.3,0.6,1,1,1")
+os.environ.setdefault("KILN_WEBHOOK_TIMEOUT", "2")
 
 from config.settings import *  # noqa: F403
 

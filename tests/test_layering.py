@@ -11,7 +11,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("accounts", "renders", "ai_jobs", "config", "workers")
+PACKAGES = ("accounts", "renders", "ai_jobs", "webhooks", "config", "workers")
 
 pytestmark = pytest.mark.engine  # no database, no Redis
 

@@ -5,7 +5,8 @@ and connects to exactly the address that was checked (the `Host` header, TLS SNI
 certificate verification still use the original name), so a DNS answer that changes
 between check and connect (rebinding) cannot redirect the request. Redirects are
 followed by hand and every hop goes through the guard again. One deadline bounds DNS,
-connect, every hop and the body; the body is streamed and cut off at `max_bytes`;
+connect, every hop and the body; the body is streamed and cut off at `max_bytes` (an
+error, or with `truncate=True` the first `max_bytes` kept: a webhook's answer excerpt);
 `allowed_types` checks the Content-Type, and images are also sniffed so a lying header
 cannot pass HTML off as a PNG.
 
@@ -279,23 +280,29 @@ def _read_body(
     sock: socket.socket,
     max_bytes: int,
     deadline: _Deadline,
-) -> bytes:
+    truncate: bool = False,
+) -> tuple[bytes, bool]:
+    """(body, truncated). Over `max_bytes` is TOO_LARGE, unless `truncate`: then the first
+    `max_bytes` are kept and the rest is never read."""
     declared = response.getheader("content-length")
-    if declared and declared.strip().isdigit() and int(declared) > max_bytes:
+    if not truncate and declared and declared.strip().isdigit() and int(declared) > max_bytes:
         raise FetchError(TOO_LARGE, f"response is {int(declared)} bytes, over {max_bytes}")
     chunks: list[bytes] = []
     total = 0
     while True:
         sock.settimeout(deadline.remaining())
         # read1: at most one recv, so the deadline is re-checked between them.
-        chunk = response.read1(CHUNK_SIZE)
+        chunk = response.read1(min(CHUNK_SIZE, max_bytes + 1 - total))
         if not chunk:
             break
         total += len(chunk)
         if total > max_bytes:
+            if truncate:
+                chunks.append(chunk)
+                return b"".join(chunks)[:max_bytes], True
             raise FetchError(TOO_LARGE, f"response is over {max_bytes} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), False
 
 
 def _fetch_pinned(
@@ -311,6 +318,7 @@ def _fetch_pinned(
     max_bytes: int,
     deadline: _Deadline,
     tls_context: ssl.SSLContext | None = None,
+    truncate: bool = False,
 ) -> _Hop:
     """One request for `host` to one of `addresses` (already checked by the guard), tried
     in order until one accepts the connection. Nothing is resolved here: this is where
@@ -355,13 +363,15 @@ def _fetch_pinned(
                 if response.status in REDIRECT_STATUSES and location:
                     content = b""  # a redirect's body is never used; don't wait for it
                 else:
-                    content = _read_body(response, conn.raw_sock, max_bytes, deadline)
+                    content, truncated = _read_body(
+                        response, conn.raw_sock, max_bytes, deadline, truncate
+                    )
                     # The watchdog's shutdown reads as a clean end of stream, and
                     # http.client's read1 does not flag a body shorter than its
                     # Content-Length: both would pass a truncated body off as complete.
                     if watchdog.fired:
                         raise deadline.expired_error()
-                    if response.length:
+                    if response.length and not truncated:
                         raise FetchError(UPSTREAM_FAILED, f"{host} ended the response early")
                 raw_headers = tuple((k.lower(), v) for k, v in response.getheaders())
                 return _Hop(response.status, response_headers, content, location, raw_headers)
@@ -499,6 +509,7 @@ def guarded_fetch(
     policy: GuardPolicy | None = None,
     follow_redirects: bool = True,
     raise_for_status: bool = True,
+    truncate: bool = False,
 ) -> FetchResult:
     """Fetch `url` through the address guard. See the module docstring for the errors.
 
@@ -511,6 +522,8 @@ def guarded_fetch(
     For a client that handles responses itself (the browser pool): `follow_redirects=False`
     returns a redirect as the result (its `location` header unchecked: the caller must
     guard it), and `raise_for_status=False` returns error statuses instead of raising.
+    `truncate=True` keeps the first `max_bytes` of a longer body instead of failing
+    TOO_LARGE (webhook deliveries record an excerpt of any answer).
     """
     method = method.upper()
     if not method or any(c not in _METHOD_CHARS for c in method):
@@ -541,6 +554,7 @@ def guarded_fetch(
             body=body,
             max_bytes=max_bytes,
             deadline=deadline,
+            truncate=truncate,
         )
         is_redirect = hop.status in REDIRECT_STATUSES and bool(hop.location)
         if is_redirect and not follow_redirects:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from accounts.models import Account, Project
 from config.errors import KilnError
-from renders.models import Batch, RenderJob, Template
+from renders.models import Batch, Template
+from renders.selectors import BatchState, batch_state  # noqa: F401 - a read, kept importable here
 from renders.services.kinds import template_render_create
+from webhooks.services import batch_webhook_seal, webhook_url_check
 
 
 def batch_create(
@@ -32,6 +33,8 @@ def batch_create(
     names = [entry["name"] for entry in sizes]
     if len(set(names)) != len(names):
         raise KilnError("VALIDATION_FAILED", "size names must be unique", details={"sizes": names})
+    if webhook_url:
+        webhook_url = webhook_url_check(url=webhook_url)  # webhooks: refused before anything
     with transaction.atomic():
         batch = Batch.objects.create(
             account=account, template_slug=template.slug, webhook_url=webhook_url
@@ -53,35 +56,6 @@ def batch_create(
             batch=batch,
             size_name=entry["name"],
         )
+    if webhook_url:
+        batch_webhook_seal(batch=batch)  # webhooks: batch.completed once none is in flight
     return batch
-
-
-@dataclass(frozen=True)
-class BatchState:
-    """A batch's progress, computed in this one place."""
-
-    jobs: list[RenderJob]
-    done: int
-    failed: int
-
-    @property
-    def total(self) -> int:
-        return len(self.jobs)
-
-    @property
-    def status(self) -> str:
-        if self.done < self.total:
-            return "running"
-        return "failed" if self.failed == self.total else "completed"
-
-    @property
-    def finished(self) -> bool:
-        return self.done == self.total
-
-
-def batch_state(*, jobs: list[RenderJob]) -> BatchState:
-    return BatchState(
-        jobs=jobs,
-        done=sum(1 for job in jobs if job.is_finished),
-        failed=sum(1 for job in jobs if job.status == RenderJob.Status.FAILED),
-    )

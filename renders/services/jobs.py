@@ -44,6 +44,7 @@ from renders.selectors import (
     cached_render_lookup,
 )
 from renders.stats import render_hit_count
+from webhooks.services import render_hit_notify, render_job_notify, webhook_url_check
 from workers.rasterise import RenderedImage
 from workers.specs import SPEC_CLASSES, RenderSpec
 
@@ -69,6 +70,8 @@ def render_job_create(
     id is that job's id); only a batch's hits are saved, as rows of the batch.
     """
     cache_key = render_cache_key(spec)
+    if webhook_url:
+        webhook_url = webhook_url_check(url=webhook_url)  # webhooks: refused before anything
     fields = dict(
         account=account,
         project=project,
@@ -92,6 +95,8 @@ def render_job_create(
                     job = RenderJob.objects.create(
                         **{**fields, **_outcome_fields(job)}, cached=True
                     )
+                elif webhook_url:
+                    render_hit_notify(job=job)  # webhooks: a hit writes its delivery row
                 return job
         try:
             with transaction.atomic():
@@ -146,10 +151,13 @@ def _follower_create(*, leader: RenderJob, fields: dict[str, Any]) -> RenderJob:
     # The leader may have finished before our row existed: copy its outcome now.
     leader.refresh_from_db()
     if leader.is_finished:
-        RenderJob.objects.filter(id=follower.id, status__in=RenderJob.IN_FLIGHT).update(
-            **_outcome_fields(leader)
-        )
-        follower.refresh_from_db()
+        with transaction.atomic():
+            copied = RenderJob.objects.filter(
+                id=follower.id, status__in=RenderJob.IN_FLIGHT
+            ).update(**_outcome_fields(leader))
+            follower.refresh_from_db()
+            if copied:
+                render_job_notify(job=follower)  # webhooks (outbox): finished here, not in _finish
     return follower
 
 
@@ -241,6 +249,8 @@ def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
         )
         for name, value in outcome.items():
             setattr(job, name, value)
+        # webhooks (outbox): deliveries of the job, its followers and their batches.
+        render_job_notify(job=job, with_followers=True)
         transaction.on_commit(lambda: _announce(job))
     return True
 

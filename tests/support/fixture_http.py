@@ -37,7 +37,7 @@ Handler = Callable[[Hit], Reply]
 
 
 class FixtureServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.hits: list[Hit] = []
         self.routes: dict[str, Reply | Handler] = {}
@@ -56,7 +56,8 @@ class FixtureServer:
 
             do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
-        self.server = ThreadingHTTPServer((host, 0), RequestHandler)
+        # port 0: a free one; a given port brings a stopped server back where it was.
+        self.server = ThreadingHTTPServer((host, port), RequestHandler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
