@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -36,6 +36,7 @@ def etag_matches(request: HttpRequest, etag: str) -> bool:
 
 
 T = TypeVar("T")
+_NO_BODY = b""
 _parsed: TtlCache[Any] = TtlCache(ttl=local_cache_ttl, max_items=20_000)
 
 
@@ -52,13 +53,35 @@ def parsed_once(
         request.method,
         request.path,
         request.META.get("QUERY_STRING", ""),
-        hashlib.blake2b(body, digest_size=16).digest(),
+        hashlib.blake2b(body, digest_size=16).digest() if body else _NO_BODY,
         getattr(request.auth, "id", None),
     )
     found = _parsed.get(key)
     if found is None or (still_valid is not None and not still_valid(found)):
         found = _parsed.put(key, build())
     return found
+
+
+def parsed_before(request: HttpRequest, api_key: ApiKey) -> Any | None:
+    """What `parsed_once` kept for this GET request and key, if anything (no parsing)."""
+    key = (
+        "GET",
+        request.path,
+        request.META.get("QUERY_STRING", ""),
+        _NO_BODY,
+        api_key.id,
+    )
+    return _parsed.get(key)
+
+
+def rate_headers(response: HttpResponse, api_key: ApiKey) -> HttpResponse:
+    """The month's image usage, on every authenticated answer."""
+    plan = api_key.account.plan
+    used = usage_images_this_month(account=api_key.account)
+    response["X-RateLimit-Limit"] = str(plan.monthly_images)
+    response["X-RateLimit-Used"] = str(used)
+    response["X-RateLimit-Remaining"] = str(max(0, plan.monthly_images - used))
+    return response
 
 
 class KilnAPIView(APIView):
@@ -73,9 +96,5 @@ class KilnAPIView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         api_key = getattr(request, "_auth", None)
         if isinstance(api_key, ApiKey) and response.status_code not in (401, 503):
-            plan = api_key.account.plan
-            used = usage_images_this_month(account=api_key.account)
-            response["X-RateLimit-Limit"] = str(plan.monthly_images)
-            response["X-RateLimit-Used"] = str(used)
-            response["X-RateLimit-Remaining"] = str(max(0, plan.monthly_images - used))
+            rate_headers(response, api_key)
         return response

@@ -7,7 +7,7 @@ from renders.apis import public, reference
 urlpatterns = [
     re_path(
         r"^og/(?P<slug>[-a-zA-Z0-9_]+)\.(?P<ext>png|jpg|jpeg|webp|svg|pdf)$",
-        public.OgImageView.as_view(),
+        public.og_image,
         name="og-image",
     ),
     path("render", public.RenderImageView.as_view(), name="render-image"),

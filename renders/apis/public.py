@@ -7,18 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from accounts.authentication import raw_key_of
 from accounts.models import ApiKey, Project
 from accounts.selectors import account_for_public_renders, project_for_key
+from accounts.services import api_key_authenticate, rate_limit_hit
 from accounts.signing import signed_query_read, signed_token_read
-from config.api import parsed_once
+from config.api import parsed_before, parsed_once, rate_headers
 from config.errors import KilnError
 from renders.cache import render_cache_key
+from renders.glyphs import image_error_response
 from renders.params import params_from_data
 from renders.responses import PublicImageView, image_response, image_when_done
-from renders.selectors import template_get, template_spec_current
+from renders.selectors import cached_render_lookup, template_get, template_spec_current
 from renders.serializers import (
     OG_RESERVED,
     OgQuerySerializer,
@@ -27,6 +31,7 @@ from renders.serializers import (
 )
 from renders.services.jobs import render_cached, render_job_create
 from renders.services.kinds import screenshot_render_create, template_render_spec
+from renders.stats import render_hit_count
 from workers.specs import ScreenshotSpec, TemplateSpec
 
 OG_FORMATS = {
@@ -144,3 +149,39 @@ class RenderImageView(PublicImageView):
             force=data["force"],
         )
         return image_when_done(request, job)
+
+
+_og_view = OgImageView.as_view()
+
+
+def og_image(request: HttpRequest, slug: str, ext: str) -> HttpResponse:
+    """GET /og/{template}.{ext}. A URL asked again whose render is cached is answered here,
+    without DRF's dispatch (the measured hot path: og:image URLs are fetched over and
+    over); the first request, a miss and every error go through OgImageView."""
+    answer = _cached_answer(request)
+    return answer if answer is not None else _og_view(request, slug=slug, ext=ext)
+
+
+def _cached_answer(request: HttpRequest) -> HttpResponse | None:
+    """The same checks as OgImageView on a request it has validated before (key, rate,
+    the kept spec, the template's version, the cache entry); None to take the full path.
+    Nothing is counted before the answer is certain, so a fallback never counts twice."""
+    try:
+        raw_key = raw_key_of(request, query_allowed=True)
+        api_key = api_key_authenticate(raw_key=raw_key) if raw_key else None
+    except (KilnError, AuthenticationFailed):
+        return None
+    kept = parsed_before(request, api_key) if api_key is not None else None
+    if kept is None or not template_spec_current(project=kept[0], spec=kept[1]):
+        return None
+    spec, cache_key = kept[1], kept[2]
+    hit = cached_render_lookup(cache_key=cache_key, format=spec.format)
+    if hit is None:
+        return None
+    try:
+        rate_limit_hit(account=api_key.account)
+        render_hit_count(account_id=api_key.account.id)
+        answer = image_response(request, hit)
+    except KilnError as error:
+        answer = image_error_response(request, error)
+    return rate_headers(answer, api_key)

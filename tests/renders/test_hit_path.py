@@ -7,7 +7,9 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts.models import ApiKey
 from renders.models import RenderJob, Template
 from renders.services.templates import template_digest
 from tests.factories import api_key_for
@@ -104,3 +106,29 @@ def test_an_edited_template_stops_serving_its_old_renders_within_the_bound(api, 
     second = api.get(url)
     assert second.status_code == 200
     assert second.content != first.content
+
+
+def test_a_repeated_public_hit_is_still_rate_limited_and_carries_the_usage_headers(client_for):
+    from tests.factories import AccountFactory
+
+    api = client_for(None)  # the key travels in the query, as in an <img src>
+    account = AccountFactory(plan__slug="rpm-3", plan__requests_per_minute=3)
+    key = api_key_for(account, kind="publishable")
+    if timezone.now().second >= 57:  # the three requests within one minute's window
+        time.sleep(4)
+    answers = [og(api, key, "Three a minute") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[1]["X-RateLimit-Limit"] == str(account.plan.monthly_images)
+    assert "Retry-After" in answers[3]
+
+
+def test_a_revoked_key_stops_a_repeated_public_hit(client_for, account):
+    from accounts.services import api_key_revoke
+
+    api = client_for(None)
+    key = api_key_for(account, kind="publishable")
+    assert og(api, key, "Revoke me").status_code == 200
+    api_key_revoke(api_key=ApiKey.objects.get(prefix=key[:16]))
+
+    assert og(api, key, "Revoke me", HTTP_ACCEPT="application/json").status_code == 401

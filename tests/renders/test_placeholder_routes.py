@@ -224,7 +224,7 @@ def test_placeholders_do_not_shadow_the_other_routes(client):
     assert resolve("/readyz").func is health.readyz
     assert resolve("/admin/").app_name == "admin"
     assert resolve("/v1/usage").func.view_class is UsageApi
-    assert resolve("/og/blog-post.png").func.view_class is public.OgImageView
+    assert resolve("/og/blog-post.png").func is public.og_image
     assert resolve("/i/1200x630").func.view_class is public.SignedImageView
     assert resolve("/render").func.view_class is public.RenderImageView
 
