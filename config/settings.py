@@ -304,6 +304,12 @@ KILN_PLACEHOLDER_MAX = env.int("KILN_PLACEHOLDER_MAX", default=2048)
 
 # Text engine: extra font directories (colon-separated), scanned once per process.
 KILN_FONT_DIRS = [d for d in env.str("KILN_FONT_DIRS", default="").split(":") if d]
+# Image routes called without a valid key: "strict" answers 401; "transitional" answers
+# a placeholder saying a key is needed (and counts it), as the reference did while its
+# callers migrated.
+KILN_KEY_ENFORCEMENT = env.str("KILN_KEY_ENFORCEMENT", default="strict")
+if KILN_KEY_ENFORCEMENT not in ("strict", "transitional"):
+    raise environ.ImproperlyConfigured("KILN_KEY_ENFORCEMENT must be strict or transitional")
 # GET /render without a key: the slug of the account such renders are billed to (empty:
 # a key is required).
 KILN_RENDER_PUBLIC_ACCOUNT = env.str("KILN_RENDER_PUBLIC_ACCOUNT", default="")

@@ -3,8 +3,10 @@ the render when the request is synchronous. Shared by the render API modules."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol
 
+import redis.exceptions
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
@@ -124,4 +126,30 @@ class PublicImageView(KilnAPIView):
         error = as_kiln_error(exc)
         if error is None:
             raise exc
+        if error.code == "UNAUTHORIZED" and settings.KILN_KEY_ENFORCEMENT == "transitional":
+            return key_needed_response(self.request)
         return image_error_response(self.request, error)
+
+
+KEYLESS_HASH = "kiln:keyless-requests"
+KEY_NEEDED = "an API key is needed: add ?api_key=kiln_pk_…"
+
+
+def key_needed_response(request: HttpRequest) -> HttpResponse:
+    """Transitional enforcement (reference 002): an image route called without a valid
+    key answers a placeholder saying a key is needed (200, not cached) and is counted
+    (per day and path, in Redis) so operators see who still has to migrate."""
+    from django.utils import timezone
+
+    from config.redis_client import get_redis
+    from renders.glyphs import glyph_svg
+
+    client = get_redis()
+    if client is not None:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            client.hincrby(KEYLESS_HASH, f"{timezone.now():%Y-%m-%d} {request.path}", 1)
+    body = glyph_svg("UNAUTHORIZED", KEY_NEEDED, 1200, 630)
+    response = HttpResponse(body, content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    response["X-Kiln-Error"] = "UNAUTHORIZED"
+    return response

@@ -115,6 +115,8 @@ class SignedImageView(PublicImageView):
 
 
 RENDER_RESERVED = {"api_key", *ScreenshotInputSerializer().fields} - {"headers", "cookies"}
+# The reference's names for the viewport (reference 002's /render), accepted as aliases.
+RENDER_ALIASES = {"w": "width", "h": "height"}
 
 
 class RenderImageView(PublicImageView):
@@ -132,7 +134,12 @@ class RenderImageView(PublicImageView):
         if "headers" in query or "cookies" in query:
             raise KilnError("VALIDATION_FAILED", "headers and cookies only in POST /v1/screenshots")
         known = {k: query[k] for k in query if k in RENDER_RESERVED and k != "api_key"}
-        forwarded = {k: query[k] for k in query if k not in RENDER_RESERVED}
+        for alias, name in RENDER_ALIASES.items():
+            if alias in query and name not in known:
+                known[name] = query[alias]
+        forwarded = {
+            k: query[k] for k in query if k not in RENDER_RESERVED and k not in RENDER_ALIASES
+        }
         serializer = ScreenshotInputSerializer(data=known)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

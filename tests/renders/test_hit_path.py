@@ -132,3 +132,26 @@ def test_a_revoked_key_stops_a_repeated_public_hit(client_for, account):
     api_key_revoke(api_key=ApiKey.objects.get(prefix=key[:16]))
 
     assert og(api, key, "Revoke me", HTTP_ACCEPT="application/json").status_code == 401
+
+
+def test_transitional_enforcement_answers_a_keyless_image_route_with_a_placeholder(
+    client_for, settings
+):
+    import redis as redis_lib
+
+    settings.KILN_KEY_ENFORCEMENT = "transitional"
+    anonymous = client_for(None)
+
+    response = anonymous.get("/og/blog-post.png?title=No+key", HTTP_ACCEPT="image/*")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response["X-Kiln-Error"] == "UNAUTHORIZED"
+    from renders.glyphs import glyph_svg
+    from renders.responses import KEY_NEEDED
+
+    assert response.content == glyph_svg("UNAUTHORIZED", KEY_NEEDED, 1200, 630).encode()
+    counts = redis_lib.Redis.from_url(settings.REDIS_URL).hgetall("kiln:keyless-requests")
+    assert any(field.endswith(b"/og/blog-post.png") for field in counts)
+    settings.KILN_KEY_ENFORCEMENT = "strict"
+    assert anonymous.get("/og/blog-post.png?title=No+key").status_code == 401

@@ -100,6 +100,21 @@ def test_render_route_forwards_unknown_params_to_the_target(client, page_site, s
     assert not any("api_key" in p or "width" in p for p in page_site.paths())
 
 
+def test_render_route_takes_the_reference_w_and_h_as_the_viewport(client, page_site, secret_key):
+    path = f"/{uuid.uuid4().hex}"
+    page_site.add(path, CARD)
+
+    response = client.get(
+        "/render",
+        {"url": page_site.url(path), "w": 240, "h": 120, "dpr": 1, "api_key": secret_key},
+        HTTP_ACCEPT="image/*",
+    )
+
+    assert response.status_code == 200, response.content[:500]
+    assert png(response.content).size == (240, 120)
+    assert not any("w=" in p or "h=" in p for p in page_site.paths() if p.startswith(path))
+
+
 def test_repeat_screenshot_is_served_from_cache(api, page_site):
     body = {"url": page(page_site), "width": 320, "height": 160, "dpr": 1}
 
