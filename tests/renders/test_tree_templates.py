@@ -11,35 +11,11 @@ from PIL import Image
 
 from renders.models import RenderJob
 from tests.factories import ProjectFactory, api_key_for
+from tests.support.tree_reference import REFERENCE_HERO
 
 pytestmark = pytest.mark.usefixtures("farm")
 
-HERO = {
-    "name": "hero",
-    "defaultSize": {"w": 1200, "h": 630},
-    "required": ["title"],
-    "sampleParams": {"title": "Hello", "subtitle": "World"},
-    "defaults": {"eyebrow": "My Site"},
-    "tree": {
-        "type": "div",
-        "tw": "flex h-full w-full flex-col justify-center bg-slate-950 text-white px-20",
-        "children": [
-            {
-                "type": "div",
-                "tw": "text-2xl text-slate-400",
-                "text": "{{eyebrow}}",
-                "when": "eyebrow",
-            },
-            {"type": "div", "tw": "text-7xl font-bold", "text": "{{title}}"},
-            {
-                "type": "div",
-                "tw": "text-4xl text-slate-300 mt-6",
-                "text": "{{subtitle}}",
-                "when": "subtitle",
-            },
-        ],
-    },
-}
+HERO = REFERENCE_HERO
 
 
 def png_size(response) -> tuple[int, int]:
