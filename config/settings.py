@@ -304,6 +304,10 @@ KILN_PLACEHOLDER_MAX = env.int("KILN_PLACEHOLDER_MAX", default=2048)
 
 # Text engine: extra font directories (colon-separated), scanned once per process.
 KILN_FONT_DIRS = [d for d in env.str("KILN_FONT_DIRS", default="").split(":") if d]
+# Fonts on demand: a family no other source has is fetched from a Google Fonts css2
+# server (through the address guard), converted to TTF and kept in Kiln's storage.
+KILN_GOOGLE_FONTS = env.bool("KILN_GOOGLE_FONTS", default=False)
+KILN_GOOGLE_FONTS_URL = env.str("KILN_GOOGLE_FONTS_URL", default="https://fonts.googleapis.com")
 # Image routes called without a valid key: "strict" answers 401; "transitional" answers
 # a placeholder saying a key is needed (and counts it), as the reference did while its
 # callers migrated.

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from config.local_cache import TtlCache, local_cache_ttl
@@ -60,3 +61,48 @@ def font_upload_register(font: Font) -> str:
     with _lock:
         _registered.add(font.id)
     return family
+
+
+_unavailable: TtlCache[str] = TtlCache(ttl=lambda: 60.0)
+
+
+def font_on_demand(family: str, *, fetch: bool = True) -> bool:
+    """Make `family` available from the font server (KILN_GOOGLE_FONTS): from Kiln's
+    storage if it was fetched before, else (`fetch`) fetched once through the guarded
+    fetcher, converted to TTF and stored for every process. False when it is off or the
+    server has no such family (remembered for a minute, so a bad name costs one
+    request). Workers pass fetch=False: the web fetched it when it validated the
+    request, and a worker only loads what is stored."""
+    from workers.fonts import available_families, register_font_file
+    from workers.google_fonts import FontSourceError, fetch_family
+
+    if family in available_families():
+        return True
+    if (fetch and not settings.KILN_GOOGLE_FONTS) or _unavailable.get(family):
+        return False
+    prefix = f"fonts/on-demand/{hashlib.sha256(family.encode()).hexdigest()[:16]}"
+    with _lock:
+        try:
+            stored = sorted(default_storage.listdir(prefix)[1])
+        except FileNotFoundError:
+            stored = []
+        if not stored:
+            if not fetch:
+                return False
+            try:
+                files = fetch_family(settings.KILN_GOOGLE_FONTS_URL, family)
+            except FontSourceError:
+                _unavailable.put(family, "missing")
+                return False
+            for file in files:
+                name = f"{prefix}/{file.weight}{'i' if file.italic else 'n'}.ttf"
+                default_storage.save(name, ContentFile(file.ttf))
+            stored = sorted(default_storage.listdir(prefix)[1])
+        for name in stored:
+            local = Path(settings.KILN_VAR_DIR) / prefix / name
+            if not local.exists():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                with default_storage.open(f"{prefix}/{name}", "rb") as source:
+                    local.write_bytes(source.read())
+            register_font_file(str(local), family)
+    return family in available_families()

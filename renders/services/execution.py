@@ -126,7 +126,7 @@ def render_job_engine(job: RenderJob) -> RenderedImage:
 def template_document(spec: TemplateSpec) -> str:
     """A template job's document (SVG, or HTML for the browser pool), rendered from the
     template version the job was made for."""
-    from renders.fonts import uploaded_fonts_register
+    from renders.fonts import font_on_demand, uploaded_fonts_register
     from workers.tree import TreeTemplateError
 
     template = template_by_id(template_id=spec.template_id, digest=spec.digest)
@@ -135,6 +135,7 @@ def template_document(spec: TemplateSpec) -> str:
             "CONFLICT", f"template '{spec.template}' changed or was deleted; request again"
         )
     uploaded_fonts_register()
+    font_on_demand(spec.font, fetch=False)  # stored by the web when it validated it
     try:
         return template_document_render(
             template=template,

@@ -243,19 +243,23 @@ _families: TtlCache[tuple[str, ...]] = TtlCache(ttl=local_cache_ttl)
 
 
 def font_check(family: str) -> str:
-    """`family` if some font has it, else a 400 listing them (the list is kept
-    in-process for KILN_LOCAL_CACHE_SECONDS; an upload is seen within that bound)."""
+    """`family` if some font has it (bundled, uploaded, KILN_FONT_DIRS, or fetched on
+    demand when KILN_GOOGLE_FONTS is on), else a 400 listing them. The list is kept
+    in-process for KILN_LOCAL_CACHE_SECONDS (an upload is seen within that bound)."""
     families = _families.get("all")
     if families is None or family not in families:
-        from renders.fonts import uploaded_fonts_register
+        from renders.fonts import font_on_demand, uploaded_fonts_register
         from workers.fonts import available_families
 
         uploaded_fonts_register()
+        font_on_demand(family)
         families = _families.put("all", tuple(available_families()))
     if family not in families:
+        also = " (or any Google Fonts family, with KILN_GOOGLE_FONTS on)"
         raise KilnError(
             "VALIDATION_FAILED",
-            f"unknown font '{family}'; available: {', '.join(families)}",
+            f"unknown font '{family}'; available: {', '.join(families)}"
+            + ("" if settings.KILN_GOOGLE_FONTS else also),
             details={"font": list(families)},
         )
     return family
