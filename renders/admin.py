@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config.errors import KilnError
@@ -69,13 +72,53 @@ def _validate_only(template: Template, fields: dict) -> None:
 
 
 def preview_png(template: Template) -> bytes:
-    """Render the sample params in-process (no queue) for the admin page."""
-    from workers.rasterise import render_svg
+    """Render the sample params in-process (no queue) for the admin page: SVG and tree
+    templates with the rasteriser, HTML templates in this process's browser pool."""
+    from workers.specs import RenderSpec
 
-    svg = template_sample_document(template=template)
-    return render_svg(
-        svg.encode(), format="png", width=template.default_width, height=template.default_height
-    ).data
+    document = template_sample_document(template=template)
+    output = RenderSpec(width=template.default_width, height=template.default_height)
+    if template.engine == Template.Engine.HTML:
+        from workers.browser import render_html
+
+        return render_html(document, output).data
+    from workers.rasterise import render_spec_svg
+    from workers.specs import CanvasSpec
+
+    return render_spec_svg(document.encode(), CanvasSpec(**output.to_json())).data
+
+
+PREVIEW_FIELDS = (
+    "engine",
+    "source",
+    "param_schema",
+    "sample_params",
+    "default_width",
+    "default_height",
+    "default_font",
+)
+
+
+def preview_of_draft(draft: dict) -> tuple[bytes | None, str]:
+    """The preview of a template as it stands in the form (nothing saved): (PNG, "") or
+    (None, the error), exactly as saving would judge it."""
+    template = Template(slug="preview", engine=draft.get("engine") or Template.Engine.SVG)
+    try:
+        fields = {name: draft[name] for name in PREVIEW_FIELDS if name in draft}
+        for name in ("param_schema", "sample_params"):
+            if isinstance(fields.get(name), str):
+                fields[name] = json.loads(fields[name] or "{}")
+        for name in ("default_width", "default_height"):
+            if name in fields:
+                fields[name] = max(1, min(4096, int(fields[name])))
+        _validate_only(template, fields)
+        for name, value in fields.items():
+            setattr(template, name, value)
+        return preview_png(template), ""
+    except (ValueError, TypeError) as exc:
+        return None, f"invalid field: {exc}"
+    except (KilnError, TemplateSourceError, RenderInputError) as exc:
+        return None, getattr(exc, "message", str(exc))
 
 
 @admin.register(Template)
@@ -94,18 +137,49 @@ class TemplateAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name")
     readonly_fields = ("digest", "preview", "created_at", "updated_at")
 
+    class Media:
+        # Re-renders the preview as the source, schema or samples change (debounced).
+        js = ("kiln/template-preview.js",)
+
     @admin.display(description="Live preview (sample params)")
     def preview(self, obj: Template) -> str:
-        if obj.pk is None:
-            return "Save to see a preview."
-        try:
-            data = base64.b64encode(preview_png(obj)).decode()
-        except (KilnError, TemplateSourceError, RenderInputError) as exc:
-            return format_html("<pre style='color:#b00'>{}</pre>", getattr(exc, "message", exc))
+        image, error = (None, "Edit the source to see a preview.")
+        if obj.pk is not None:
+            try:
+                image, error = preview_png(obj), ""
+            except (KilnError, TemplateSourceError, RenderInputError) as exc:
+                error = getattr(exc, "message", str(exc))
+        src = f"data:image/png;base64,{base64.b64encode(image).decode()}" if image else ""
         return format_html(
-            '<img src="data:image/png;base64,{}" style="max-width:600px;border:1px solid #ccc">',
-            data,
+            '<div id="kiln-preview" data-url="{}"><img src="{}" alt="" '
+            'style="max-width:600px;border:1px solid #ccc{}"><pre style="color:#b00">{}</pre>'
+            "</div>",
+            reverse("admin:renders_template_preview"),
+            src,
+            "" if image else ";display:none",
+            error,
         )
+
+    def get_urls(self):
+        preview = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="renders_template_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> JsonResponse:
+        """POST the form's fields as JSON → {"png": base64} or {"error": message}."""
+        if request.method != "POST" or not self.has_view_or_change_permission(request):
+            return JsonResponse({"error": "POST the template's fields"}, status=405)
+        try:
+            draft = json.loads(request.body or b"{}")
+        except ValueError:
+            return JsonResponse({"error": "the body must be JSON"}, status=400)
+        image, error = preview_of_draft(draft if isinstance(draft, dict) else {})
+        if image is None:
+            return JsonResponse({"error": error})
+        return JsonResponse({"png": base64.b64encode(image).decode()})
 
     def save_model(self, request, obj, form, change):
         obj.digest = template_digest(obj)

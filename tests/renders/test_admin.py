@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import pytest
@@ -150,3 +151,60 @@ def test_an_upload_that_is_not_a_font_is_refused_and_not_stored(admin_client):
     assert response.status_code == 200
     assert "not a font" in response.content.decode()
     assert not Font.objects.exists()
+
+
+def _live_preview(admin_client, **draft):
+    return admin_client.post(
+        "/admin/renders/template/preview/", draft, content_type="application/json"
+    ).json()
+
+
+def test_the_live_preview_renders_unsaved_edits(admin_client, template):
+    before = Template.objects.get(id=template.id).source
+    answer = _live_preview(
+        admin_client,
+        engine="svg",
+        source=SOURCE.replace("#e4572e", "#00ff00"),
+        param_schema='{"title": {"type": "string", "required": true}}',
+        sample_params='{"title": "Edited, not saved"}',
+        default_width="300",
+        default_height="150",
+        default_font="Inter",
+    )
+
+    image = Image.open(io.BytesIO(base64.b64decode(answer["png"]))).convert("RGB")
+    assert image.size == (300, 150)
+    assert image.getpixel((5, 140)) == (0, 255, 0)
+    assert Template.objects.get(id=template.id).source == before  # nothing saved
+
+
+def test_the_live_preview_says_what_is_wrong_with_a_broken_source(admin_client):
+    answer = _live_preview(admin_client, engine="svg", source="{% if %}", param_schema="{}")
+
+    assert "png" not in answer
+    assert "template source" in answer["error"]
+
+
+def test_the_live_preview_renders_tree_and_html_templates_too(admin_client):
+    from tests.support.tree_reference import REFERENCE_HERO
+
+    tree = _live_preview(admin_client, engine="tree", source=json.dumps(REFERENCE_HERO))
+    html = _live_preview(
+        admin_client,
+        engine="html",
+        source="<body style='margin:0;background:#0000ff'>{{ title }}</body>",
+        param_schema='{"title": {"type": "string", "default": "x"}}',
+        default_width="64",
+        default_height="32",
+    )
+
+    assert Image.open(io.BytesIO(base64.b64decode(tree["png"]))).size == (1200, 630)
+    html_image = Image.open(io.BytesIO(base64.b64decode(html["png"]))).convert("RGB")
+    assert html_image.size == (64, 32)
+    assert html_image.getpixel((60, 28)) == (0, 0, 255)
+
+
+def test_the_live_preview_is_for_staff_only(client):
+    response = client.post("/admin/renders/template/preview/", {}, content_type="application/json")
+
+    assert response.status_code == 302  # to the admin login
