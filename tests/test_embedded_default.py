@@ -4,8 +4,6 @@ in-process, no DATABASE_URL or REDIS_URL, served by bin/kiln-run over HTTP."""
 from __future__ import annotations
 
 import io
-import os
-import re
 import subprocess
 import sys
 
@@ -13,29 +11,13 @@ import requests
 from PIL import Image
 
 from tests.factories import svg_document
-from tests.support.processes import ROOT, Process, free_port, ready_or_stopped, wait_until
+from tests.support.processes import ROOT, free_port, start_embedded, wait_until
 
 
 def test_embedded_default_serves_a_png(tmp_path):
     port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "KILN_"))
-    }
-    env.update(KILN_VAR_DIR=str(tmp_path / "var"), PORT=str(port), KILN_PYTHON=sys.executable)
-    server = Process([str(ROOT / "bin" / "kiln-run")], env, log_name="embedded")
+    server, key, env = start_embedded(tmp_path / "var", port)
     try:
-        ready_or_stopped(
-            server,
-            lambda: (
-                "demo key: kiln_sk_" in server.output()
-                and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-            ),
-            what="bin/kiln-run",
-        )
-        key = re.search(r"demo key: (kiln_sk_\S+)", server.output()).group(1)
-
         response = requests.post(
             f"http://127.0.0.1:{port}/v1/images",
             json={"svg": svg_document(300, 150)},

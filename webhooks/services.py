@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import kombu.exceptions
 import redis.exceptions
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -82,12 +83,10 @@ def render_job_notify(*, job: RenderJob, with_followers: bool = False) -> None:
     with transaction.atomic():
         for one in jobs:
             if one.webhook_url:
-                event_type, data = render_event(one)
                 _delivery_create(
                     account_id=one.account_id,
                     url=one.webhook_url,
-                    event_type=event_type,
-                    data=data,
+                    event=render_event(one),
                     subject_id=str(one.id),
                     dedupe_key=f"render:{one.id}",
                 )
@@ -99,15 +98,12 @@ def render_job_notify(*, job: RenderJob, with_followers: bool = False) -> None:
 def render_hit_notify(*, job: RenderJob) -> None:
     """The delivery of a cache hit that asked for one (`job` is the unsaved answer, its
     id the one the caller was handed): a hit writes this row and nothing else."""
-    event_type, data = render_event(job)
-    with transaction.atomic():
-        _delivery_create(
-            account_id=job.account_id,
-            url=job.webhook_url,
-            event_type=event_type,
-            data=data,
-            subject_id=str(job.id),
-        )
+    _delivery_create(
+        account_id=job.account_id,
+        url=job.webhook_url,
+        event=render_event(job),
+        subject_id=str(job.id),
+    )
 
 
 def batch_webhook_seal(*, batch: Batch) -> None:
@@ -129,12 +125,10 @@ def _batch_completed_check(*, batch_id: str) -> None:
         return
     if RenderJob.objects.filter(batch_id=batch_id, status__in=RenderJob.IN_FLIGHT).exists():
         return
-    event_type, data = batch_event(batch, batch_state(jobs=batch_jobs(batch=batch)))
     _delivery_create(
         account_id=batch.account_id,
         url=batch.webhook_url,
-        event_type=event_type,
-        data=data,
+        event=batch_event(batch, batch_state(jobs=batch_jobs(batch=batch))),
         subject_id=batch_id,
         dedupe_key=f"batch:{batch_id}",
     )
@@ -144,16 +138,9 @@ def ai_job_notify(*, job_id: str) -> None:
     """The delivery of an AI job that has just become ready, failed or blocked (if it
     asked for one). Call inside the transaction that changed its state."""
     job = AiJob.objects.filter(id=job_id).exclude(webhook_url="").first()
-    if job is None or not job.is_finished:
-        return
-    event_type, data = ai_event(job)
-    with transaction.atomic():
+    if job is not None and job.is_finished:
         _delivery_create(
-            account_id=job.account_id,
-            url=job.webhook_url,
-            event_type=event_type,
-            data=data,
-            subject_id=job.id,
+            account_id=job.account_id, url=job.webhook_url, event=ai_event(job), subject_id=job.id
         )
 
 
@@ -161,13 +148,13 @@ def _delivery_create(
     *,
     account_id: int,
     url: str,
-    event_type: str,
-    data: dict[str, Any],
+    event: tuple[str, dict[str, Any]],
     subject_id: str,
     dedupe_key: str | None = None,
 ) -> Delivery | None:
-    """The outbox row, queued when the surrounding transaction commits; None when a
-    delivery with `dedupe_key` exists already."""
+    """The outbox row of `event` (type, data), queued when the surrounding transaction
+    commits (at once outside one); None when a delivery with `dedupe_key` exists."""
+    event_type, data = event
     now = timezone.now()
     delivery = Delivery(
         id=uuid.uuid4(),
@@ -186,8 +173,17 @@ def _delivery_create(
             delivery.save(force_insert=True)
     except IntegrityError:
         return None  # someone else wrote this one (dedupe_key)
-    transaction.on_commit(lambda: _enqueue(str(delivery.id)))
+    transaction.on_commit(lambda: _enqueue_new(str(delivery.id)))
     return delivery
+
+
+def _enqueue_new(delivery_id: str) -> None:
+    _enqueue(delivery_id)
+    # The embedded default has no beat: a new delivery is when due retries go out there.
+    if settings.CELERY_TASK_ALWAYS_EAGER and cache.add(
+        "webhooks:embedded-sweep", 1, timeout=settings.KILN_WEBHOOK_SWEEP_INTERVAL
+    ):
+        deliveries_sweep()
 
 
 def _enqueue(delivery_id: str, *, countdown: float | None = None) -> None:
@@ -197,6 +193,8 @@ def _enqueue(delivery_id: str, *, countdown: float | None = None) -> None:
         task_send(DELIVER_TASK, delivery_id, countdown=countdown)
     except (kombu.exceptions.OperationalError, redis.exceptions.RedisError) as exc:
         logger.warning("webhook %s: could not queue (%s); the sweep will", delivery_id, exc)
+        # No message is on its way: the sweep takes the delivery as soon as it is due.
+        Delivery.objects.filter(id=delivery_id, state=State.PENDING).update(enqueued_at=None)
 
 
 # --- one attempt ----------------------------------------------------------------------
@@ -276,7 +274,8 @@ def _attempt_record(*, delivery: Delivery, attempt: engine.Attempt, started: dat
             summary = "failed: retries spent"
         else:
             due = now + timedelta(seconds=delay)
-            if delay <= _countdown_max():
+            # (Eager tasks ignore a countdown: the embedded default leaves it to the sweep.)
+            if delay <= _countdown_max() and not settings.CELERY_TASK_ALWAYS_EAGER:
                 countdown = delay
             fields.update(
                 state=State.PENDING,
@@ -321,7 +320,9 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     (lost, or never sent: a broker outage, a retry too far off for a countdown) and
     `sending` ones whose worker died (lease run out). Returns how many were queued."""
     now = now or timezone.now()
-    lost_before = now - timedelta(seconds=2 * settings.KILN_WEBHOOK_SWEEP_INTERVAL)
+    # A message not taken three sweeps after it was due is taken for lost (a queue
+    # backlog that long costs a duplicate message, which claims nothing).
+    lost_before = now - timedelta(seconds=3 * settings.KILN_WEBHOOK_SWEEP_INTERVAL)
     unattended = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost_before)
     stranded = Delivery.objects.filter(_claimable(now) & unattended).order_by("next_attempt_at")
     queued = 0

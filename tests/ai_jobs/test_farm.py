@@ -15,7 +15,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
@@ -26,11 +25,10 @@ from ai_jobs.models import AiJob
 from tests.factories import AccountFactory, PlanFactory, api_key_for
 from tests.support.processes import (
     ROOT,
-    VENV_BIN,
     Process,
     free_port,
-    ready_or_stopped,
     service_env,
+    start_beat,
     start_web,
     start_worker,
     wait_until,
@@ -46,15 +44,6 @@ class AiFarm:
 
     def logs(self) -> str:
         return "\n".join(p.output()[-2000:] for p in self.processes)
-
-
-def start_beat(env: dict[str, str], schedule: Path) -> Process:
-    beat = Process(
-        [str(VENV_BIN / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "INFO"],
-        env,
-        log_name="ai-beat",
-    )
-    return ready_or_stopped(beat, lambda: "beat: Starting" in beat.output(), what="celery beat")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +76,7 @@ def ai_farm(test_database_name, fake_replicate, tmp_path_factory):
         futures = [
             pool.submit(start_web, env, name="ai-web", port=port),
             pool.submit(start_worker, env, name="ai-worker", queues="ai", concurrency=2),
-            pool.submit(start_beat, env, static_root / "beat-schedule"),
+            pool.submit(start_beat, env, static_root / "beat-schedule", name="ai-beat"),
         ]
     processes = [f.result() for f in futures]
     yield AiFarm(f"http://127.0.0.1:{port}", processes)

@@ -163,6 +163,43 @@ def start_web(env: dict[str, str], *, name: str, port: int) -> Process:
     )
 
 
+def start_embedded(
+    var_dir: Path, port: int, *, name: str = "embedded", **settings: str
+) -> tuple[Process, str, dict[str, str]]:
+    """bin/kiln-run exactly as `make run` starts it: no DATABASE_URL, REDIS_URL or KILN_
+    variable but `settings`. Returns the server, the demo key it printed, its environment."""
+    import re
+
+    import requests
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "KILN_"))
+    }
+    env.update(KILN_VAR_DIR=str(var_dir), PORT=str(port), KILN_PYTHON=sys.executable, **settings)
+    server = Process([str(ROOT / "bin" / "kiln-run")], env, log_name=name)
+    ready_or_stopped(
+        server,
+        lambda: (
+            "demo key: kiln_sk_" in server.output()
+            and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+        ),
+        what="bin/kiln-run",
+    )
+    key = re.search(r"demo key: (kiln_sk_\S+)", server.output()).group(1)
+    return server, key, env
+
+
+def start_beat(env: dict[str, str], schedule: Path, *, name: str = "beat") -> Process:
+    beat = Process(
+        [str(VENV_BIN / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "INFO"],
+        env,
+        log_name=name,
+    )
+    return ready_or_stopped(beat, lambda: "beat: Starting" in beat.output(), what="celery beat")
+
+
 def start_redis(port: int, name: str) -> Process:
     import redis
 
