@@ -99,6 +99,12 @@ def mix(color_a: str, color_b: str, t: float = 0.5) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=True))
 
 
+def _is_rtl(value: Any) -> bool:
+    from workers.text import is_rtl
+
+    return is_rtl("" if value is None else str(value))
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         autoescape=True,
@@ -106,7 +112,9 @@ def _environment() -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.globals.update(contrast=contrast, mix=mix, min=min, max=max, round=round)
+    env.globals.update(
+        contrast=contrast, mix=mix, min=min, max=max, round=round, is_rtl=_is_rtl
+    )
     # Without `safe` no template can mark a param as markup; the only markup a template
     # can emit besides its own source is the engine's text paths.
     env.filters.pop("safe")

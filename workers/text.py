@@ -112,6 +112,12 @@ def _direction(text: str) -> str:
     return "neutral"
 
 
+def is_rtl(text: str) -> bool:
+    """Whether `text` reads right to left (its first strong character is Arabic, Hebrew,
+    …): what layouts consult to put boxes (avatars, pills) on the reading side."""
+    return _direction(text) == "rtl"
+
+
 @functools.lru_cache(maxsize=32768)
 def _shape_word(text: str, chain: tuple[Face, ...], space_after: bool) -> Word:
     faces: list[Face | None] = []

@@ -258,23 +258,56 @@ def difference(a: Image.Image, b: Image.Image) -> tuple[float, float]:
     return mean, big / (a.width * a.height)
 
 
+RTL_TITLE = "كيف نرسم عشرة آلاف بطاقة اجتماعية في الدقيقة دون متصفح"
+RTL_WORD = "هندسة"
+RTL_NAME = "غسان حداد"
+
+
+def rtl_params(template: Builtin) -> dict:
+    """The template's samples with every text in Arabic: long texts a long sentence,
+    short ones a word, names a name (cut to each param's max_length)."""
+    given = {}
+    for name, schema in template.schema.items():
+        sample = template.sample_params.get(name)
+        if not sample:
+            continue
+        if schema["type"] == "string":
+            value = RTL_NAME if name in ("author", "name", "speaker", "host") else RTL_WORD
+            value = RTL_TITLE if len(str(sample)) >= 16 and value == RTL_WORD else value
+            given[name] = value[: int(schema.get("max_length") or 500)]
+        elif schema["type"] == "string[]":
+            given[name] = [RTL_NAME, "ليلى مراد", "Grace Hopper"][: len(sample)]
+    return template.params(**given)
+
+
+# (name, size, params) of each golden image of a built-in: the sample at the og size,
+# every text in Arabic, and the sample at the portrait story size.
+GOLDEN_VARIANTS = {
+    "": (OG, lambda template: template.params()),
+    "-rtl": (OG, rtl_params),
+    "-story": (SIZE_PRESETS["instagram-story"], lambda template: template.params()),
+}
+
+
+@pytest.mark.parametrize("variant", list(GOLDEN_VARIANTS))
 @pytest.mark.parametrize("slug", SLUGS)
-def test_each_builtin_matches_its_golden_image(slug):
+def test_each_builtin_matches_its_golden_images(slug, variant):
     template = TEMPLATES[slug]
-    svg = render_svg_source(template, template.params(), *OG)
-    png = render_svg(svg.encode(), format="png", width=OG[0], height=OG[1]).data
-    reference = GOLDEN / f"{slug}.png"
+    size, params = GOLDEN_VARIANTS[variant]
+    svg = render_svg_source(template, params(template), *size)
+    png = render_svg(svg.encode(), format="png", width=size[0], height=size[1]).data
+    reference = GOLDEN / f"{slug}{variant}.png"
     if os.environ.get("KILN_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
         reference.write_bytes(png)
-    assert reference.exists(), f"no golden image for {slug}: run with KILN_UPDATE_GOLDEN=1"
+    assert reference.exists(), f"no golden image for {slug}{variant}: run with KILN_UPDATE_GOLDEN=1"
 
     expected = Image.open(reference)
     actual = Image.open(io.BytesIO(png))
-    assert actual.size == expected.size == OG
+    assert actual.size == expected.size == size
     mean, big = difference(actual, expected)
     assert mean < MEAN_DIFF_LIMIT and big < BIG_DIFF_LIMIT, (
-        f"{slug} differs from {reference.name}: mean {mean:.3f}/channel, "
+        f"{slug}{variant} differs from {reference.name}: mean {mean:.3f}/channel, "
         f"{big:.2%} of pixels off by more than 32 (re-generate with KILN_UPDATE_GOLDEN=1 "
         "if the change is intended, and look at it first)"
     )
