@@ -31,6 +31,9 @@ class AccountAdmin(admin.ModelAdmin):
     list_filter = ("plan",)
     search_fields = ("slug", "name")
     inlines = [ProjectInline]
+    # Shown, not edited: `manage.py kiln_webhook_secret rotate` keeps the old one signing
+    # for a grace period, which an edit here would skip.
+    readonly_fields = ("webhook_secret",)
 
 
 @admin.register(Project)

@@ -94,7 +94,7 @@ class DeliveryAttempt(models.Model):
     duration_ms = models.PositiveIntegerField()
     # The receiver's HTTP status; NULL when there was no answer (refused, timed out…).
     status = models.PositiveSmallIntegerField(null=True, blank=True)
-    # delivered | retry | gone | refused (workers/webhooks.py)
+    # delivered | retry | gone | refused (workers/webhooks.py) | gave_up (webhooks.services)
     outcome = models.CharField(max_length=12)
     error = models.CharField(max_length=500, blank=True)
     # At most 1 KB of the answer's body.

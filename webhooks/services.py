@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 State = Delivery.State
 DELIVER_TASK = "webhooks.tasks.deliver_webhook"
+# An attempt's outcome besides the engine's (workers/webhooks.py): Kiln stopped trying.
+GAVE_UP = "gave_up"
 # A lease outlives the attempt's own deadline by this much (database writes, scheduling).
 LEASE_MARGIN = 5.0
 
@@ -231,14 +233,28 @@ def delivery_attempt(*, delivery_id: str) -> str:
         return "not due"
     delivery = Delivery.objects.select_related("account").get(id=delivery_id)
     started = timezone.now()
-    attempt = engine.send(
-        delivery.url,
-        msg_id=delivery.webhook_id,
-        body=delivery.body.encode(),
-        secrets=signing_secrets(account=delivery.account),
-        timeout=settings.KILN_WEBHOOK_TIMEOUT,
-    )
+    secrets = [s for s in signing_secrets(account=delivery.account) if engine.is_secret(s)]
+    allowed = len(settings.KILN_WEBHOOK_RETRY_SCHEDULE) + 1
+    if delivery.round_attempts > allowed:
+        # Claimed more often than it may be tried: its attempts died unrecorded (a worker
+        # killed each time, or a crash). Stop rather than loop.
+        attempt = _given_up(f"gave up: {delivery.round_attempts - 1} attempts, some lost")
+    elif not secrets or secrets[0] != delivery.account.webhook_secret:
+        attempt = _given_up("the account's webhook secret is not whsec_<base64>: rotate it")
+    else:
+        attempt = engine.send(
+            delivery.url,
+            msg_id=delivery.webhook_id,
+            body=delivery.body.encode(),
+            secrets=secrets,
+            timeout=settings.KILN_WEBHOOK_TIMEOUT,
+        )
     return _attempt_record(delivery=delivery, attempt=attempt, started=started)
+
+
+def _given_up(reason: str) -> engine.Attempt:
+    """An attempt Kiln did not make: the delivery fails with `reason`."""
+    return engine.Attempt(GAVE_UP, None, 0, reason, "")
 
 
 def _countdown_max() -> float:
@@ -259,7 +275,7 @@ def _attempt_record(*, delivery: Delivery, attempt: engine.Attempt, started: dat
     if attempt.outcome == engine.DELIVERED:
         fields.update(state=State.DELIVERED, finished_at=now, next_attempt_at=None)
         summary = "delivered"
-    elif attempt.outcome in (engine.GONE, engine.REFUSED):
+    elif attempt.outcome in (engine.GONE, engine.REFUSED, GAVE_UP):
         fields.update(state=State.FAILED, finished_at=now, next_attempt_at=None)
         summary = f"stopped: {attempt.outcome}"
     else:
@@ -334,6 +350,15 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     if queued:
         logger.info("webhook sweep: queued %d deliveries", queued)
     return queued
+
+
+def deliveries_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Delete finished deliveries older than the render cache's TTL (KILN_CACHE_TTL_DAYS):
+    they are kept as long as the renders they announced. Returns how many went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.KILN_CACHE_TTL_DAYS)
+    old = Delivery.objects.filter(created_at__lt=cutoff).exclude(state__in=Delivery.OPEN)
+    ids = list(old.values_list("id", flat=True)[:limit])
+    return Delivery.objects.filter(id__in=ids).delete()[1].get("webhooks.Delivery", 0)
 
 
 def delivery_redeliver(*, delivery: Delivery) -> bool:

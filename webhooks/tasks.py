@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections
 
-from webhooks.services import deliveries_sweep, delivery_attempt
+from webhooks.services import deliveries_expire, deliveries_sweep, delivery_attempt
 
 
 @shared_task(pool_queue="webhooks")
@@ -18,6 +18,8 @@ def deliver_webhook(delivery_id: str) -> str:
 
 @shared_task(pool_queue="webhooks")
 def sweep_deliveries() -> int:
-    """Beat: queue deliveries whose message was lost or whose worker died."""
+    """Beat: queue deliveries whose message was lost or whose worker died; drop finished
+    ones past the render cache's TTL."""
     close_old_connections()
+    deliveries_expire()
     return deliveries_sweep()
