@@ -14,6 +14,8 @@ ratios within one run mean much; absolute times drift.
    miss vs the engine alone, and miss throughput at 4 and 16 clients.
 5. Placeholders (bench/placeholders.py), when present.
 6. The browser pool (bench/browser.py), when present.
+7. Tree templates (bench/tree.py): the reference's `hero` tree, Kiln's `tree` engine vs
+   Satori + resvg-js (Node, tools/tailwind/satori), and where Kiln's time goes.
 
 Each section is printed as soon as it finishes; a section that fails prints its
 traceback in its place and the others still run.
@@ -192,6 +194,7 @@ def main() -> None:
         ("Render path", _module_main("render_path")),
         ("Placeholders", _module_main("placeholders")),
         ("Browser pool", _module_main("browser")),
+        ("Tree templates", _module_main("tree")),
     ]
     for name, section in sections:
         if section is not None:
