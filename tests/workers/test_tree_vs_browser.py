@@ -24,9 +24,9 @@ glyph placement and rasteriser differences (cairo vs Skia) stay inside that rang
 moved, missing or recoloured thing does not. A tile rather than the whole image, so a
 small misplaced label is not averaged away over a 1200 × 630 card. Measured: the
 matching cases score 0-16 (the highest, promo-short-title and typography, are labels
-pushed 1.4-2 px by bug 1 below); a 2 px shift of the hero's title scores 69, a header label moved 16 px 51, a
-title block moved 100 px 187. `PIXEL_THRESHOLD` = 24 sits between, and
-`test_a_broken_layout_fails_both_checks` proves it on deliberately broken layouts.
+pushed 1.4-2 px by bug 1 below); a 2 px shift of the hero's title scores 69, a header
+label moved 16 px 51, a title block moved 100 px 187. `PIXEL_THRESHOLD` = 24 sits
+between, and `test_a_broken_layout_fails_both_checks` proves it on broken layouts.
 
 Known engine bugs (reported, not fixed here: strict xfails, so a fix shows up as XPASS
 and the mark must go):
