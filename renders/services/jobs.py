@@ -249,9 +249,10 @@ def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
         )
         for name, value in outcome.items():
             setattr(job, name, value)
-        # webhooks (outbox): deliveries of the job, its followers and their batches.
-        render_job_notify(job=job, with_followers=True)
         transaction.on_commit(lambda: _announce(job))
+        # webhooks (outbox): deliveries of the job, its followers and their batches
+        # (queued on commit, after the waiters are woken).
+        render_job_notify(job=job, with_followers=True)
     return True
 
 
