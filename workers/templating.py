@@ -112,9 +112,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.globals.update(
-        contrast=contrast, mix=mix, min=min, max=max, round=round, is_rtl=_is_rtl
-    )
+    env.globals.update(contrast=contrast, mix=mix, min=min, max=max, round=round, is_rtl=_is_rtl)
     # Without `safe` no template can mark a param as markup; the only markup a template
     # can emit besides its own source is the engine's text paths.
     env.filters.pop("safe")

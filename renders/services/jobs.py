@@ -257,9 +257,10 @@ def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
 
 
 def _announce(job: RenderJob) -> None:
-    """Wake every waiter, then fill the Redis cache entry; best effort (waiters also poll
-    the database, and a missing entry is looked up there)."""
-    render_done_publish(job.cache_key, str(job.id))
+    """Fill the Redis cache entry, then wake every waiter: in this order, so a request
+    that follows a woken one finds the new entry (after a forced re-render, the new
+    ETag). Best effort: waiters also poll the database, and a missing entry is looked up
+    there."""
     try:
         if job.status == Status.SUCCEEDED:
             cache.set(
@@ -269,6 +270,7 @@ def _announce(job: RenderJob) -> None:
             )
     except redis.exceptions.RedisError:
         logger.warning("could not cache job %s; hits will read the database", job.id)
+    render_done_publish(job.cache_key, str(job.id))
 
 
 def _outcome_fields(job: RenderJob) -> dict[str, Any]:
