@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import stats  # noqa: E402  (sets Django up for the font registry)
+from tests.support.tree_reference import REFERENCE_HERO  # noqa: E402
 from workers import rasterise  # noqa: E402
 from workers.tree import layout as tree_layout  # noqa: E402
 from workers.tree import layout_tree, parse_tree_template, render_tree_svg  # noqa: E402
@@ -43,32 +44,7 @@ SATORI = ROOT / "tools" / "tailwind" / "satori"
 INSTALL = ROOT / "tools" / "tailwind" / "install"
 WIDTH, HEIGHT = 1200, 630
 # The reference's `hero`, as its API documentation gives it ("Template structure").
-HERO = {
-    "name": "hero",
-    "defaultSize": {"w": 1200, "h": 630},
-    "required": ["title"],
-    "sampleParams": {"title": "Hello", "subtitle": "World"},
-    "defaults": {"eyebrow": "My Site"},
-    "tree": {
-        "type": "div",
-        "tw": "flex h-full w-full flex-col justify-center bg-slate-950 text-white px-20",
-        "children": [
-            {
-                "type": "div",
-                "tw": "text-2xl text-slate-400",
-                "text": "{{eyebrow}}",
-                "when": "eyebrow",
-            },
-            {"type": "div", "tw": "text-7xl font-bold", "text": "{{title}}"},
-            {
-                "type": "div",
-                "tw": "text-4xl text-slate-300 mt-6",
-                "text": "{{subtitle}}",
-                "when": "subtitle",
-            },
-        ],
-    },
-}
+HERO = REFERENCE_HERO
 PARAMS = {"subtitle": "World", "eyebrow": "My Site"}
 # Classes Satori's built-in Tailwind does not know, as the arbitrary value it does read
 # (same colour): without it Satori leaves the background transparent.
