@@ -244,15 +244,17 @@ def _finish(*, job: RenderJob, outcome: dict[str, Any]) -> bool:
         done = RenderJob.objects.filter(id=job.id, status__in=RenderJob.IN_FLIGHT).update(**outcome)
         if not done:
             return False
-        RenderJob.objects.filter(follows_id=job.id, status__in=RenderJob.IN_FLIGHT).update(
-            **outcome
-        )
+        followers = RenderJob.objects.filter(
+            follows_id=job.id, status__in=RenderJob.IN_FLIGHT
+        ).update(**outcome)
         for name, value in outcome.items():
             setattr(job, name, value)
         transaction.on_commit(lambda: _announce(job))
         # webhooks (outbox): deliveries of the job, its followers and their batches
-        # (queued on commit, after the waiters are woken).
-        render_job_notify(job=job, with_followers=True)
+        # (queued on commit, after the waiters are woken). Without followers and without
+        # a webhook or a batch there is nothing to write: no query on the common path.
+        if followers or job.webhook_url or job.batch_id:
+            render_job_notify(job=job, with_followers=bool(followers))
     return True
 
 
