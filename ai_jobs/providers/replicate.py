@@ -117,6 +117,12 @@ def prediction_from_json(data: dict[str, Any]) -> ProviderPrediction:
     raise ValueError(f"unknown prediction status {status!r}")
 
 
+# After a failed fetch of the webhook secret, webhooks are refused without asking again
+# for this long (seconds).
+SECRET_RETRY_AFTER = 60.0
+SECRET_FETCH_TIMEOUT = 5.0
+
+
 class ReplicateProvider:
     name = "replicate"
     models = MODELS
@@ -136,8 +142,11 @@ class ReplicateProvider:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         )
         self._webhook_secret = webhook_secret
+        self._api_token = api_token
+        self._base_url = base_url.rstrip("/")
         self.webhook_tolerance = webhook_tolerance
         self._secret_lock = threading.Lock()
+        self._secret_unavailable_until = 0.0
 
     # --- predictions --------------------------------------------------------------------
 
@@ -169,18 +178,42 @@ class ReplicateProvider:
     # --- webhooks -----------------------------------------------------------------------
 
     def webhook_secret(self) -> str:
-        """The `whsec_` signing secret: configured, or fetched once from Replicate."""
-        if not self._webhook_secret:
-            with self._secret_lock:
-                if not self._webhook_secret:
-                    try:
-                        self._webhook_secret = self.client.webhooks.default.secret().key
-                    except (ReplicateError, httpx.HTTPError) as exc:
-                        raise ProviderError(
-                            f"could not fetch the webhook secret: {type(exc).__name__}",
-                            retryable=True,
-                        ) from None
+        """The `whsec_` signing secret: configured, or fetched once from Replicate.
+
+        Anyone can POST a webhook, so fetching is bounded: one fetch at a time (others
+        are refused at once, not queued behind it), and after a failure none for
+        SECRET_RETRY_AFTER seconds — an unauthenticated caller never makes Kiln call the
+        provider more than once a minute."""
+        if self._webhook_secret:
+            return self._webhook_secret
+        if time.monotonic() < self._secret_unavailable_until:
+            raise WebhookRejected("the webhook signing secret is unavailable; retry later")
+        if not self._secret_lock.acquire(blocking=False):
+            raise WebhookRejected("the webhook signing secret is being fetched; retry")
+        try:
+            if not self._webhook_secret:
+                try:
+                    self._webhook_secret = self._fetch_webhook_secret()
+                except (ReplicateError, httpx.HTTPError, KeyError, ValueError) as exc:
+                    self._secret_unavailable_until = time.monotonic() + SECRET_RETRY_AFTER
+                    raise WebhookRejected(
+                        f"could not fetch the webhook signing secret: {type(exc).__name__}"
+                    ) from None
+        finally:
+            self._secret_lock.release()
         return self._webhook_secret
+
+    def _fetch_webhook_secret(self) -> str:
+        """`GET /v1/webhooks/default/secret` once, with a short timeout and no retries:
+        the replicate client retries a failing GET ten times with backoff (~50 s), too
+        long for a request an anonymous webhook caused."""
+        response = httpx.get(
+            f"{self._base_url}/v1/webhooks/default/secret",
+            headers={"Authorization": f"Bearer {self._api_token}"},
+            timeout=SECRET_FETCH_TIMEOUT,
+        )
+        response.raise_for_status()
+        return str(response.json()["key"])
 
     def verify_webhook(self, headers: dict[str, str], body: bytes) -> ProviderPrediction:
         """Standard Webhooks: HMAC-SHA256 of "{id}.{timestamp}.{body}" keyed with the

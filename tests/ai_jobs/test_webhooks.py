@@ -4,6 +4,7 @@ client talks to the fake server over HTTP; the tests deliver the fake's signed w
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import json
@@ -348,3 +349,36 @@ def test_without_webhooks_a_status_read_of_a_quiet_job_polls_it(
         client.get(f"/ai/{job.id}/status")
 
     assert client.get(f"/ai/{job.id}/status").json()["state"] == "ready"
+
+
+def test_anonymous_webhooks_cannot_make_kiln_call_the_provider_over_and_over(
+    client, fake_replicate
+):
+    """No secret configured and the provider's secret endpoint failing: the first forged
+    webhook costs one request to the provider, with a short timeout and no retries; the
+    next ones, with fresh timestamps, cost none and answer 401 at once (the failure is
+    remembered for a minute)."""
+
+    def forged(n: int):
+        headers = {
+            "webhook-id": f"msg_forged_{n}",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode(),
+        }
+        started = time.monotonic()
+        answer = deliver(client, b'{"id": "forged", "status": "succeeded"}', headers)
+        return answer.status_code, time.monotonic() - started
+
+    fake_replicate.secret_status = 503
+    before = fake_replicate.secret_requests
+    try:
+        first = forged(0)
+        after_first = fake_replicate.secret_requests
+        later = [forged(n) for n in range(1, 5)]
+    finally:
+        fake_replicate.secret_status = 200
+
+    assert first[0] == 401 and after_first - before == 1 and first[1] < 6
+    assert [status for status, _ in later] == [401] * 4
+    assert fake_replicate.secret_requests == after_first  # nobody asked the provider again
+    assert max(took for _, took in later) < 0.5

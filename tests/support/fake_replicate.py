@@ -76,6 +76,7 @@ class FakeReplicate:
     creates: list[dict[str, Any]] = field(default_factory=list)
     downloads: Counter = field(default_factory=Counter)
     secret_requests: int = 0
+    secret_status: int = 200  # another status: the secret endpoint fails with it
     webhooks: list[SentWebhook] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -259,6 +260,9 @@ class FakeReplicate:
         if path == "/v1/webhooks/default/secret":
             with self.lock:
                 self.secret_requests += 1
+            if self.secret_status != 200:
+                _json(handler, self.secret_status, {"detail": "unavailable"})
+                return
             _json(handler, 200, {"key": self.secret})
             return
         match = re.fullmatch(r"/v1/predictions/([a-z0-9]+)", path)
