@@ -38,6 +38,7 @@ from ai_jobs.providers import (
     ProviderPrediction,
     WebhookRejected,
     get_provider,
+    provider_missing_setting,
 )
 from config.celery import task_send
 from config.errors import KilnError, public_code
@@ -126,6 +127,14 @@ def ai_job_submit(
         webhook_url = webhook_url_check(url=webhook_url)  # webhooks: refused before anything
     prompt = prompt.strip()
     spec = ai_model_for(account=account, model=model)
+    missing = provider_missing_setting()
+    if missing is not None:  # say what is needed, and start nothing that can only fail
+        raise KilnError(
+            "UNAVAILABLE",
+            f"AI images need a provider: set {missing} "
+            f"(KILN_AI_PROVIDER={settings.KILN_AI_PROVIDER})",
+            details={"setting": missing},
+        )
     width, height = spec.fit(width, height)
     job_id = ai_job_id(
         account_id=account.id,

@@ -35,6 +35,13 @@ _lock = threading.Lock()
 _provider: Provider | None = None
 
 
+def provider_missing_setting() -> str | None:
+    """The setting an operator must set before AI images work, or None when set."""
+    if settings.KILN_AI_PROVIDER == "replicate" and not settings.REPLICATE_API_TOKEN:
+        return "REPLICATE_API_TOKEN"
+    return None
+
+
 def _build() -> Provider:
     name = settings.KILN_AI_PROVIDER
     if name == "replicate":

@@ -198,3 +198,17 @@ def test_cross_origin_pages_may_submit_and_poll(ai_api, client):
     assert "POST" in preflight["Access-Control-Allow-Methods"]
     assert job["Access-Control-Allow-Origin"] == "*"
     assert status["Access-Control-Allow-Origin"] == "*"
+
+
+def test_without_a_provider_submitting_says_which_setting_and_creates_nothing(
+    ai_api, settings
+):
+    settings.REPLICATE_API_TOKEN = ""
+    jobs = AiJob.objects.count()
+
+    response = ai_api.post("/ai", BODY, format="json")
+
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "UNAVAILABLE" and "REPLICATE_API_TOKEN" in error["message"]
+    assert AiJob.objects.count() == jobs
