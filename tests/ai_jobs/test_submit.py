@@ -200,9 +200,7 @@ def test_cross_origin_pages_may_submit_and_poll(ai_api, client):
     assert status["Access-Control-Allow-Origin"] == "*"
 
 
-def test_without_a_provider_submitting_says_which_setting_and_creates_nothing(
-    ai_api, settings
-):
+def test_without_a_provider_submitting_says_which_setting_and_creates_nothing(ai_api, settings):
     settings.REPLICATE_API_TOKEN = ""
     jobs = AiJob.objects.count()
 
