@@ -211,6 +211,7 @@ class ScreenshotSpec(RenderSpec):
         "delay_ms",
         "scheme",
         "digest",
+        "fail_on_status",
     )
 
     url: str = spec_field(max_length=2048)
@@ -224,6 +225,9 @@ class ScreenshotSpec(RenderSpec):
     wait_for: str = spec_field("", max_length=500, help="a selector to wait for")
     delay_ms: int = spec_field(0, min=0, max=10_000)
     scheme: str = spec_field("", choices=SCHEMES, help="prefers-color-scheme")
+    fail_on_status: bool = spec_field(
+        True, help="a 4xx or 5xx answer from the target fails the job (502 naming it)"
+    )
     digest: str = spec_field("", max_length=40, help="default: the ISO week")
     credentials: str = spec_field("", help="keyed digest of the headers and cookies")
 

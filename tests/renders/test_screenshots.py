@@ -196,6 +196,28 @@ def test_upstream_error_is_502(api, page_site):
     assert "500" in response.json()["error"]["message"]  # the target's status
 
 
+def test_a_target_answering_401_fails_by_default_naming_the_status(api, page_site):
+    url = page_site.add(f"/{uuid.uuid4().hex}", Reply("<h1>Please log in</h1>", status=401))
+
+    response = api.post("/v1/screenshots", {"url": url, "width": 320, "height": 160}, format="json")
+
+    assert response.status_code == 502, response.content[:500]
+    assert response.json()["error"]["code"] == "UPSTREAM_FAILED"
+    assert "401" in response.json()["error"]["message"]
+
+
+def test_fail_on_status_false_shoots_whatever_came_back(api, page_site):
+    url = page_site.add(f"/{uuid.uuid4().hex}", Reply("<h1>Not here</h1>", status=404))
+    body = {"url": url, "width": 320, "height": 160, "dpr": 1, "format": "png"}
+
+    response = api.post(
+        "/v1/screenshots", {**body, "fail_on_status": False}, format="json", HTTP_ACCEPT="image/png"
+    )
+
+    assert response.status_code == 200, response.content[:500]
+    assert png(response.content).size == (320, 160)
+
+
 def test_inline_html_renders_with_a_transparent_background(api):
     html = "<div style='width:100px;height:50px;background:#e63946'></div>"
 

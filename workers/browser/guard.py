@@ -152,6 +152,10 @@ class PageGuard:
     # The caller's headers, sent only to `target_origin`, never to third parties.
     extra_headers: dict[str, str] = field(default_factory=dict)
     target_origin: tuple[str, str, int] | None = None
+    # The lowest status of the target's own answer that fails the job (UPSTREAM_FAILED
+    # naming it); None shoots whatever came back. Error answers of the pages it loads are
+    # the page's business.
+    fail_status: int | None = 500
     page: Page | None = None
     first_navigation: bool = False
     redirect_to: str | None = None
@@ -267,7 +271,7 @@ class PageGuard:
                 self.redirect_to = urljoin(result.url, result.headers["location"].strip())
                 await _abort(route, "aborted")
                 return
-            if result.status >= 500:
+            if self.fail_status is not None and result.status >= self.fail_status:
                 # Fail now rather than render the error page and wait for its load.
                 self.main_error = FetchError(
                     UPSTREAM_FAILED,

@@ -159,7 +159,13 @@ async def url_job(
         if cookies:
             await context.add_cookies([{**c, "url": url} for c in cookies])  # type: ignore[misc]
         guard = _page_guard(
-            pool, policy, deadline, config, extra_headers=headers, target_origin=origin_of(url)
+            pool,
+            policy,
+            deadline,
+            config,
+            extra_headers=headers,
+            target_origin=origin_of(url),
+            fail_status=400 if spec.fail_on_status else None,
         )
         router.attach(page, guard)
 
