@@ -14,6 +14,7 @@ from config.api import KilnAPIView, base_url
 from renders.selectors import (
     batch_get,
     batch_jobs,
+    batch_state,
     render_bytes_base64,
     render_job_wait,
     template_get,
@@ -24,7 +25,7 @@ from renders.serializers import (
     template_output,
     template_params,
 )
-from renders.services.batches import batch_create, batch_state
+from renders.services.batches import batch_create
 
 
 class BatchCreateApi(KilnAPIView):

@@ -10,7 +10,6 @@ from django.db import transaction
 from accounts.models import Account, Project
 from config.errors import KilnError
 from renders.models import Batch, Template
-from renders.selectors import BatchState, batch_state  # noqa: F401 - a read, kept importable here
 from renders.services.kinds import template_render_create
 from webhooks.services import batch_webhook_seal, webhook_url_check
 

@@ -1,9 +1,9 @@
-"""renders.services.batches: the batch state is computed in one place."""
+"""renders.selectors.batch_state: a batch's state is computed in one place."""
 
 from __future__ import annotations
 
 from renders.models import RenderJob
-from renders.services.batches import batch_state
+from renders.selectors import batch_state
 
 
 def _job(status: str) -> RenderJob:
