@@ -36,7 +36,6 @@ def etag_matches(request: HttpRequest, etag: str) -> bool:
 
 
 T = TypeVar("T")
-_NO_BODY = b""
 _parsed: TtlCache[Any] = TtlCache(ttl=local_cache_ttl, max_items=20_000)
 
 
@@ -49,13 +48,7 @@ def parsed_once(
     validated is kept: `build` raises otherwise. `still_valid` can refuse a kept answer
     (e.g. its template changed). Call it before reading request.data."""
     body = request._request.body if request.method != "GET" else b""
-    key = (
-        request.method,
-        request.path,
-        request.META.get("QUERY_STRING", ""),
-        hashlib.blake2b(body, digest_size=16).digest() if body else _NO_BODY,
-        getattr(request.auth, "id", None),
-    )
+    key = _parsed_key(request, body, getattr(request.auth, "id", None))
     found = _parsed.get(key)
     if found is None or (still_valid is not None and not still_valid(found)):
         found = _parsed.put(key, build())
@@ -64,14 +57,18 @@ def parsed_once(
 
 def parsed_before(request: HttpRequest, api_key: ApiKey) -> Any | None:
     """What `parsed_once` kept for this GET request and key, if anything (no parsing)."""
-    key = (
-        "GET",
+    return _parsed.get(_parsed_key(request, b"", api_key.id))
+
+
+def _parsed_key(request: HttpRequest, body: bytes, key_id: int | None) -> tuple:
+    """The one identity of a request for `parsed_once`: method, path, query, body, key."""
+    return (
+        request.method,
         request.path,
         request.META.get("QUERY_STRING", ""),
-        _NO_BODY,
-        api_key.id,
+        hashlib.blake2b(body, digest_size=16).digest() if body else b"",
+        key_id,
     )
-    return _parsed.get(key)
 
 
 def rate_headers(response: HttpResponse, api_key: ApiKey) -> HttpResponse:
